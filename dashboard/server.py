@@ -1,0 +1,59 @@
+"""The one server process: Dash pages on FastAPI, plus tiles, the JSON API and /healthz.
+
+``create_app`` opens nothing at import time; it builds the FastAPI app, includes every router in
+``ROUTERS`` (before Dash adds its catch-all page route), then mounts Dash with its pages.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import dash
+from fastapi import FastAPI
+
+from gridwatch import __version__, config
+from gridwatch.db import database_url, open_pool
+from gridwatch.live import VersionListener
+
+__all__ = ["create_app", "ROUTERS"]
+
+# Each module exposes ``router`` (a FastAPI APIRouter). Order matters only for overlapping paths.
+ROUTERS: tuple[str, ...] = (
+    "gridwatch.api.health",
+)
+
+HERE = Path(__file__).resolve().parent
+
+
+def create_app(url: str | None = None) -> FastAPI:
+    """Build the ASGI app serving everything; ``url`` overrides DATABASE_URL / the embedded cluster."""
+    url = url or database_url()
+    server = FastAPI(
+        title="gridwatch API",
+        version=__version__,
+        description="Intake, lifecycle, regions, coverage, alerts and vector tiles of gridwatch (综治中心网格化服务管理).",
+    )
+    server.state.database_url = url
+    server.state.pool = open_pool(url)
+    server.state.listener = VersionListener(url).start()
+    for module in ROUTERS:
+        server.include_router(importlib.import_module(module).router)
+
+    app = dash.Dash(
+        "dashboard",
+        server=server,
+        use_pages=True,
+        pages_folder=str(HERE / "pages"),
+        assets_folder=str(HERE / "assets"),
+        title="综治中心 · gridwatch",
+        update_title=None,
+        suppress_callback_exceptions=True,
+        serve_locally=True,
+    )
+    from dashboard.shell import layout as shell_layout
+
+    app.layout = shell_layout
+    server.state.dash_app = app
+    server.state.settings = {s.name: config.get(s.name) for s in config.SETTINGS if s.name != "DATABASE_URL"}
+    return server

@@ -1,0 +1,34 @@
+"""Small helpers shared by the dashboard pages."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import dash
+
+__all__ = ["db_callback", "pool", "listener"]
+
+
+def db_callback(fn):
+    """Run a blocking (database) callback body in a worker thread, off the server's event loop.
+
+    Dash on FastAPI awaits coroutine callbacks; this keeps one slow query from stalling tiles or
+    other users. Use it under ``@dash.callback``.
+    """
+
+    @functools.wraps(fn)
+    async def wrapper(*args, **kwargs):
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    return wrapper
+
+
+def pool():
+    """The server's connection pool (opened by create_app)."""
+    return dash.get_app().server.state.pool
+
+
+def listener():
+    """The server's data-version listener."""
+    return dash.get_app().server.state.listener

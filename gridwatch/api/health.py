@@ -1,0 +1,29 @@
+"""/healthz: is the server up, and can it reach its database?"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from gridwatch.db import transaction
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Server and database health")
+def healthz(request: Request):
+    pool = request.app.state.pool
+    listener = request.app.state.listener
+    try:
+        with transaction(pool, readonly=True) as conn:
+            row = conn.execute(
+                "SELECT current_setting('server_version') AS postgresql, postgis_lib_version() AS postgis, "
+                "pg_is_in_recovery() AS replica"
+            ).fetchone()
+        body = {"status": "ok", "database": {"state": "up", **row}, "live": {"listening": listener.connected, "versions": listener.versions}}
+        return body
+    except Exception as exc:  # noqa: BLE001 - any database failure is reported, never raised
+        return JSONResponse(
+            status_code=503,
+            content={"status": "degraded", "database": {"state": "down", "error": str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}},
+        )

@@ -1,0 +1,72 @@
+"""The ``gridwatch`` command: one entry point, one subcommand per job.
+
+Each subcommand lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``;
+``COMMANDS`` lists them. Modules are imported only when the command line is parsed, and none of
+them loads data at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+# (command words, module, one-line help). Adding a command = one module + one line + a README row.
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("db", "gridwatch.commands.db", "Manage the embedded PostgreSQL/PostGIS cluster: start | stop | status | url."),
+    ("migrate", "gridwatch.commands.migrate", "Apply the numbered SQL migrations that are not applied yet."),
+    ("etl", "gridwatch.commands.etl", "Load data: the Gansu hierarchy, your own boundaries, the demo history."),
+    ("up", "gridwatch.commands.up", "Everything the README's run command does: database, migrations, Gansu demo, simulator, dashboard."),
+    ("serve", "gridwatch.commands.serve", "Serve the dashboard, tiles, JSON API and live updates at http://127.0.0.1:8050."),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gridwatch",
+        description=(
+            "gridwatch — grid-management dashboard for comprehensive social-governance centres (综治中心). "
+            "Without DATABASE_URL it runs its own PostgreSQL+PostGIS cluster in .gridwatch/ of the checkout."
+        ),
+        epilog="Settings come from environment variables; see the README's Configuration table.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, module, help_text in COMMANDS:
+        mod = importlib.import_module(module)
+        p = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip())
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import psycopg
+
+    from gridwatch.cluster import ClusterError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except ClusterError as exc:
+        print(f"gridwatch: {exc}", file=sys.stderr)
+        return 2
+    except psycopg.OperationalError as exc:
+        from gridwatch.cluster import redact
+        from gridwatch.db import database_url
+
+        print(
+            f"gridwatch: cannot reach the database at {redact(database_url())}: {str(exc).strip()}\n"
+            "  Start the embedded one with `gridwatch db start`, or set DATABASE_URL to a running PostGIS.",
+            file=sys.stderr,
+        )
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

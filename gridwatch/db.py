@@ -1,0 +1,95 @@
+"""Where gridwatch talks to PostgreSQL: the URL, the pool, and the one place a transaction opens.
+
+Every read and write goes through :func:`transaction` so that a user's region scope (for the
+row-level security that comes later) is set in exactly one place, per transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from gridwatch import config
+
+__all__ = ["database_url", "embedded_cluster", "open_pool", "transaction", "load_sql", "versions"]
+
+
+def embedded_cluster():
+    """The project's own cluster (used when DATABASE_URL is unset)."""
+    from gridwatch.cluster import Cluster
+
+    return Cluster(config.data_dir(), int(config.get("GRIDWATCH_PG_PORT")))
+
+
+def database_url() -> str:
+    """DATABASE_URL when set, else the embedded cluster's URL (which may not be running yet)."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    return embedded_cluster().url()
+
+
+def open_pool(url: str | None = None, *, min_size: int = 1, max_size: int | None = None, name: str = "gridwatch") -> ConnectionPool:
+    """Open a connection pool; the caller closes it (use it as a context manager)."""
+    size = max_size or int(config.get("GRIDWATCH_POOL_SIZE"))
+    pool = ConnectionPool(
+        url or database_url(),
+        min_size=min(min_size, size),
+        max_size=size,
+        kwargs={"autocommit": False, "row_factory": dict_row, "application_name": name},
+        open=False,
+        reconnect_timeout=5,
+        timeout=10,
+    )
+    pool.open(wait=False)
+    return pool
+
+
+@contextlib.contextmanager
+def transaction(source: ConnectionPool | psycopg.Connection, *, region_scope: str | None = None, readonly: bool = False) -> Iterator[psycopg.Connection]:
+    """A connection inside one transaction: commit on success, roll back on any error.
+
+    ``source`` is a pool or an open connection. ``region_scope`` (a region code prefix) is set as
+    ``gridwatch.region_scope`` for this transaction only; row-level security will read it.
+    """
+    if isinstance(source, ConnectionPool):
+        with source.connection() as conn:
+            with _tx(conn, region_scope, readonly):
+                yield conn
+    else:
+        with _tx(source, region_scope, readonly):
+            yield source
+
+
+@contextlib.contextmanager
+def _tx(conn: psycopg.Connection, region_scope: str | None, readonly: bool) -> Iterator[None]:
+    with conn.transaction():
+        if readonly:
+            conn.execute("SET TRANSACTION READ ONLY")
+        conn.execute("SELECT set_config('gridwatch.region_scope', %s, true)", (region_scope or "",))
+        yield
+
+
+_SQL_CACHE: dict[Path, str] = {}
+
+
+def load_sql(package_dir: Path | str, name: str) -> str:
+    """Text of ``<package_dir>/sql/<name>.sql`` (cached after the first read)."""
+    path = Path(package_dir) / "sql" / f"{name}.sql"
+    if path not in _SQL_CACHE:
+        _SQL_CACHE[path] = path.read_text(encoding="utf-8")
+    return _SQL_CACHE[path]
+
+
+def versions(conn: psycopg.Connection) -> dict[str, str]:
+    """PostgreSQL and PostGIS versions of the server behind ``conn``."""
+    row = conn.execute("SELECT current_setting('server_version') AS pg, postgis_lib_version() AS postgis").fetchone()
+    if isinstance(row, dict):
+        return {"postgresql": row["pg"], "postgis": row["postgis"]}
+    return {"postgresql": row[0], "postgis": row[1]}

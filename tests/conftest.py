@@ -1,0 +1,216 @@
+"""Test session: one real throwaway PostgreSQL + PostGIS cluster, databases cloned from a template.
+
+- ``db_url`` / ``conn``: a fresh, migrated, empty database per test (CREATE DATABASE … TEMPLATE).
+- ``gansu_url``: one database per session with the full Gansu demo hierarchy loaded (read-only use).
+- ``serve``: starts ``gridwatch serve`` in a subprocess on a free port against a given database.
+- A skipped test fails the run (see pytest_sessionfinish).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from gridwatch.cluster import Cluster
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+TEMPLATE = "gw_template"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- the cluster lives for the whole session; started in configure so the header can show versions
+def pytest_configure(config):
+    if hasattr(config, "workerinput"):
+        return
+    root = Path(tempfile.mkdtemp(prefix="gw-test-", dir="/tmp"))
+    os.chmod(root, 0o755)
+    cluster = Cluster(root, free_port(), fast=True)
+    cluster.start()
+    config._gw_cluster = cluster
+    with psycopg.connect(cluster.url(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
+    from etl.migrate import migrate
+    from gridwatch.cluster import ensure_postgis
+
+    ensure_postgis(cluster.url(TEMPLATE))
+    with psycopg.connect(cluster.url(TEMPLATE)) as conn:
+        migrate(conn)
+
+
+def pytest_unconfigure(config):
+    cluster = getattr(config, "_gw_cluster", None)
+    if cluster is not None:
+        try:
+            cluster.stop()
+        finally:
+            shutil.rmtree(cluster.root, ignore_errors=True)
+
+
+def pytest_report_header(config):
+    cluster = getattr(config, "_gw_cluster", None)
+    if cluster is None:
+        return None
+    with psycopg.connect(cluster.url(TEMPLATE)) as conn:
+        pg, postgis, geos, proj = conn.execute(
+            "SELECT current_setting('server_version'), postgis_lib_version(), postgis_geos_version(), postgis_proj_version()"
+        ).fetchone()
+    return [f"PostgreSQL {pg}, PostGIS {postgis} (GEOS {geos}, PROJ {proj}) at {cluster.url(TEMPLATE)}"]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    skipped = reporter.stats.get("skipped", []) + reporter.stats.get("xfailed", [])
+    if skipped:
+        reporter.write_line(f"FAILED: {len(skipped)} test(s) skipped or xfailed; a skipped test fails this suite.", red=True)
+        session.exitstatus = 1
+
+
+@pytest.fixture(scope="session")
+def cluster(pytestconfig) -> Cluster:
+    return pytestconfig._gw_cluster
+
+
+def clone_database(cluster: Cluster, template: str, name: str | None = None) -> str:
+    name = name or f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
+    return name
+
+
+def drop_database(cluster: Cluster, name: str) -> None:
+    with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def db_url(cluster):
+    """URL of a fresh, migrated, empty database (dropped after the test)."""
+    name = clone_database(cluster, TEMPLATE)
+    yield cluster.url(name)
+    drop_database(cluster, name)
+
+
+@pytest.fixture
+def conn(db_url):
+    """An autocommit connection (dict rows) to a fresh database."""
+    with psycopg.connect(db_url, autocommit=True, row_factory=dict_row) as c:
+        yield c
+
+
+@pytest.fixture
+def tiny(conn):
+    """The constructed tiny hierarchy of tests/factories.py in a fresh database."""
+    from tests.factories import make_tiny_gansu
+
+    return make_tiny_gansu(conn)
+
+
+@pytest.fixture(scope="session")
+def gansu_template(cluster):
+    """Name of a database holding the whole Gansu demo hierarchy, loaded once per session."""
+    from etl.gansu import load_gansu
+
+    name = clone_database(cluster, TEMPLATE, "gw_gansu")
+    with psycopg.connect(cluster.url(name)) as conn:
+        load_gansu(conn, progress=False)
+    return name
+
+
+@pytest.fixture(scope="session")
+def gansu_url(cluster, gansu_template):
+    """URL of the session's Gansu database. Treat it as read-only; use ``gansu_copy_url`` to write."""
+    return cluster.url(gansu_template)
+
+
+@pytest.fixture
+def gansu_copy_url(cluster, gansu_template):
+    """URL of a private copy of the Gansu database that a test may change."""
+    name = clone_database(cluster, gansu_template)
+    yield cluster.url(name)
+    drop_database(cluster, name)
+
+
+class Server:
+    def __init__(self, url: str, proc: subprocess.Popen, log: Path):
+        self.url, self.proc, self.log = url, proc, log
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+class GiveUp(AssertionError):
+    """Raised by a wait_until predicate to stop waiting at once."""
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"):
+    """Poll ``predicate`` until it returns a truthy value; fail with ``message`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except GiveUp:
+            raise
+        except Exception as exc:  # noqa: BLE001 - keep polling; report the last error
+            last_exc = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}" + (f" (last error: {last_exc!r})" if last_exc else ""))
+
+
+@pytest.fixture
+def serve(tmp_path):
+    """Start ``gridwatch serve`` against a database URL; returns a Server with ``.url``."""
+    import urllib.request
+
+    started: list[Server] = []
+
+    def start(database_url: str, env: dict | None = None) -> Server:
+        port = free_port()
+        log = tmp_path / f"server-{port}.log"
+        environment = {**os.environ, "DATABASE_URL": database_url, "GRIDWATCH_PORT": str(port), **(env or {})}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gridwatch.cli", "serve", "--port", str(port)],
+            stdout=log.open("w"), stderr=subprocess.STDOUT, env=environment, cwd=ROOT,
+        )
+        server = Server(f"http://127.0.0.1:{port}", proc, log)
+        started.append(server)
+
+        def healthy():
+            if proc.poll() is not None:
+                raise GiveUp(f"server exited with {proc.returncode}:\n{log.read_text()}")
+            with urllib.request.urlopen(server.url + "/healthz", timeout=2) as r:
+                return r.status == 200
+
+        wait_until(healthy, timeout=60, interval=0.2, message=f"server on port {port} to answer /healthz")
+        return server
+
+    yield start
+    for s in started:
+        s.stop()
