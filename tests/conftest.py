@@ -24,6 +24,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from gridwatch.cluster import Cluster
+from tests.browser import browser_page, chromium  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
