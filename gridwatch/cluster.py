@@ -23,7 +23,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-__all__ = ["Cluster", "ClusterError", "find_bindir", "port_is_free", "ensure_postgis", "redact"]
+__all__ = ["Cluster", "ClusterError", "find_bindir", "port_is_free", "ensure_postgis", "postgis_missing_message", "redact"]
 
 SUPERUSER = "gridwatch"
 DBNAME = "gridwatch"
@@ -80,12 +80,7 @@ def ensure_postgis(url: str) -> str:
         ).fetchone()
         if available is None:
             server = conn.execute("SHOW server_version").fetchone()[0]
-            major = server.split(".")[0]
-            raise ClusterError(
-                f"The PostgreSQL server at {redact(url)} (version {server}) has no PostGIS. "
-                f"Install it on that server (Debian/Ubuntu: apt-get install postgresql-{major}-postgis-3; "
-                "conda: conda install -c conda-forge postgis), then run `gridwatch migrate` again."
-            )
+            raise ClusterError(postgis_missing_message(url, server))
         try:
             conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
         except psycopg.errors.InsufficientPrivilege as exc:
@@ -94,6 +89,16 @@ def ensure_postgis(url: str) -> str:
                 "ask the database owner to run `CREATE EXTENSION postgis;` in this database."
             ) from exc
         return conn.execute("SELECT postgis_lib_version()").fetchone()[0]
+
+
+def postgis_missing_message(url: str, server_version: str) -> str:
+    """What to tell a user whose PostgreSQL server has no PostGIS installed."""
+    major = server_version.split(".")[0]
+    return (
+        f"The PostgreSQL server at {redact(url)} (version {server_version}) has no PostGIS. "
+        f"Install it on that server (Debian/Ubuntu: apt-get install postgresql-{major}-postgis-3; "
+        "conda: conda install -c conda-forge postgis), then run `gridwatch migrate` again."
+    )
 
 
 def redact(url: str) -> str:
