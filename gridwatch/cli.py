@@ -19,6 +19,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("migrate", "gridwatch.commands.migrate", "Apply the numbered SQL migrations that are not applied yet."),
     ("etl", "gridwatch.commands.etl", "Load data: the Gansu hierarchy, your own boundaries, the demo history."),
     ("up", "gridwatch.commands.up", "Everything the README's run command does: database, migrations, Gansu demo, simulator, dashboard."),
+    ("bench", "bench.run", "Run the benchmarks against a throwaway cluster; each figure is a ratio to a same-run baseline."),
     ("serve", "gridwatch.commands.serve", "Serve the dashboard, tiles, JSON API and live updates at http://127.0.0.1:8050."),
 )
 
@@ -36,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name, module, help_text in COMMANDS:
         mod = importlib.import_module(module)
-        p = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip())
+        p = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip(),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser

@@ -23,7 +23,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-__all__ = ["Cluster", "ClusterError", "find_bindir", "port_is_free", "ensure_postgis", "postgis_missing_message", "redact"]
+__all__ = ["Cluster", "ClusterError", "find_bindir", "port_is_free", "free_port", "ensure_postgis", "postgis_missing_message", "redact"]
 
 SUPERUSER = "gridwatch"
 DBNAME = "gridwatch"
@@ -67,6 +67,13 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
                 return False
             raise
     return True
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def ensure_postgis(url: str) -> str:

@@ -23,7 +23,7 @@ import pytest
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from gridwatch.cluster import Cluster
+from gridwatch.cluster import Cluster, free_port
 from tests.browser import browser_page, chromium  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,10 +31,6 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 TEMPLATE = "gw_template"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- the cluster lives for the whole session; started in configure so the header can show versions
