@@ -1,0 +1,435 @@
+"""Key performance indicators per region and period, aggregated in PostgreSQL.
+
+Every function takes an open connection and answers with a few aggregate queries (``FILTER``
+clauses over the cases table, scoped by the region codes stamped on each case at intake); no
+function loops over case rows in Python.
+
+Definitions (also in the README, "KPI definitions"):
+
+- A case *counts* unless it was rejected (``state = 'rejected'``) or merged as a duplicate
+  (``duplicate_of IS NOT NULL``).
+- A case *falls due* at ``due_at = LEAST(closed_at, deadline)``: its deadline, or the moment it
+  was closed if that came first (a case closed early has done what was due). An open case with no
+  deadline never falls due.
+- **due** (应结案数) in a period ``[start, end)``, seen at ``now``: counted cases with
+  ``start <= due_at < cut`` where ``cut = min(end, now)``.
+- **closed** (已结案数): due cases in state ``closed`` with ``closed_at < cut`` (as of the end of
+  the period, so a past period's figures do not change later).
+- **closed_on_time** (按期结案数): closed cases with ``closed_on_time`` true (when the lifecycle
+  recorded it) else ``closed_at <= deadline`` (no deadline: on time).
+- **结案率 closure_rate** = closed ÷ due; **按期结案率 on_time_rate** = closed_on_time ÷ due;
+  both ``None`` when nothing was due.
+- **open_overdue** (逾期未结): due cases not closed by ``cut`` (their deadline passed in the
+  period and they were still open at its end) = due − closed.
+- **返工率 rework_rate** = closed cases with ``reworks > 0`` ÷ closed;
+  **延期率 extension_rate** = due cases with ``extensions > 0`` ÷ due;
+  **退回率 return_rate** = due cases with ``returns > 0`` ÷ due.
+- **化解率 resolution_rate** (disputes only) = closed disputes with ``resolved`` true ÷ closed disputes.
+- **funnel / closed_by_level**: closed cases by the level that closed them
+  (``closed_level``, else ``handling_level``): village, township, county, beyond (prefecture or
+  province) — 小事不出村、大事不出镇、矛盾不上交.
+- **escalations**: due cases escalated at least once (``escalations > 0``).
+- Snapshot figures are as of ``now``: **open** = counted cases not closed; **overdue** = open cases
+  whose deadline has passed; **new_today** = cases reported since local midnight (Asia/Shanghai).
+- ``region_kpis`` uses the rolling window of the last ``days`` (default 30) days ending ``now``.
+
+Region scope: the province sees every case; any other region filters on the column stamped for
+its level (``prefecture_code``, ``county_code``, ``township_code``, ``village_code``,
+``grid_code``), so 嘉峪关's townships (no county) roll up through ``prefecture_code``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+__all__ = [
+    "UnknownRegion", "LEVEL_COLUMN", "LOCAL_TZ", "RETURN_ACTIONS", "SCORE_FORMULA",
+    "region_scope", "region_kpis", "children_ranking", "period_kpis", "department_ranking",
+    "returned_trail",
+]
+
+LOCAL_TZ = "Asia/Shanghai"
+
+# The cases/hazard column stamped for each level (the province sees everything).
+LEVEL_COLUMN: dict[str, str | None] = {
+    "province": None,
+    "prefecture": "prefecture_code",
+    "county": "county_code",
+    "township": "township_code",
+    "village": "village_code",
+    "grid": "grid_code",
+}
+
+# case_event actions that mean "a department sent the case back" (see gridwatch/cases.py).
+RETURN_ACTIONS: tuple[str, ...] = ("return",)
+
+SCORE_FORMULA = (
+    "score = 100 × (0.4 × on_time_rate + 0.3 × closure_rate + 0.2 × (1 − return_share) "
+    "+ 0.1 × satisfaction_share); return_share = returns ÷ (handled + returns); "
+    "satisfaction_share = (mean satisfaction − 1) ÷ 4, 0.5 when no case was rated; "
+    "no score when nothing was due"
+)
+
+_COUNTED = sql.SQL("c.duplicate_of IS NULL AND c.state <> 'rejected'")
+_DUE = sql.SQL("LEAST(c.closed_at, c.deadline) >= %(start)s AND LEAST(c.closed_at, c.deadline) < %(cut)s")
+_CLOSED = sql.SQL("c.state = 'closed' AND c.closed_at < %(cut)s")
+_ON_TIME = sql.SQL("COALESCE(c.closed_on_time, c.deadline IS NULL OR c.closed_at <= c.deadline)")
+_LEVEL = sql.SQL("COALESCE(c.closed_level, c.handling_level)")
+_OPEN = sql.SQL("c.state NOT IN ('closed', 'rejected')")
+
+
+class UnknownRegion(LookupError):
+    """The region code is not in the region table."""
+
+
+def _q(conn: psycopg.Connection, query, params=None):
+    """Execute with dict rows whatever the connection's own row factory is."""
+    return conn.cursor(row_factory=dict_row).execute(query, params)
+
+
+def region_scope(conn: psycopg.Connection, code: str) -> dict:
+    """``{code, name, level, column}`` of a region; raises :class:`UnknownRegion` naming the code."""
+    row = _q(conn, "SELECT code, name, level, population FROM region WHERE code = %s", (code,)).fetchone()
+    if row is None:
+        raise UnknownRegion(
+            f"region code {code!r} is not in the region table; use a loaded code such as '62' (甘肃省) "
+            "or a prefecture/county/township/village/grid code (GET /api/v1/regions lists them)"
+        )
+    return {**row, "column": LEVEL_COLUMN[row["level"]]}
+
+
+def _where(column: str | None, alias: str = "c") -> sql.Composable:
+    if column is None:
+        return sql.SQL("TRUE")
+    return sql.SQL("{} = %(code)s").format(sql.Identifier(alias, column))
+
+
+def _now(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(timezone.utc)
+    if now.tzinfo is None:
+        raise ValueError(f"now={now!r} has no time zone; pass an aware datetime (e.g. datetime.now(timezone.utc))")
+    return now
+
+
+def _aware(name: str, value: datetime | date) -> datetime:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"{name}={value!r} has no time zone; pass an aware datetime or a date (local midnight, {LOCAL_TZ})")
+        return value
+    return datetime.combine(value, time(0), ZoneInfo(LOCAL_TZ))
+
+
+def _rate(num: int, den: int) -> float | None:
+    return None if not den else num / den
+
+
+_PERIOD_SELECT = sql.SQL("""
+    count(*) FILTER (WHERE {due}) AS due,
+    count(*) FILTER (WHERE {due} AND {closed}) AS closed,
+    count(*) FILTER (WHERE {due} AND {closed} AND {on_time}) AS closed_on_time,
+    count(*) FILTER (WHERE {due} AND {closed} AND c.reworks > 0) AS reworked,
+    count(*) FILTER (WHERE {due} AND c.extensions > 0) AS extended,
+    count(*) FILTER (WHERE {due} AND c.returns > 0) AS returned,
+    count(*) FILTER (WHERE {due} AND c.escalations > 0) AS escalations,
+    count(*) FILTER (WHERE {due} AND {closed} AND c.family = 'dispute') AS disputes_closed,
+    count(*) FILTER (WHERE {due} AND {closed} AND c.family = 'dispute' AND c.resolved) AS disputes_resolved,
+    count(*) FILTER (WHERE {due} AND {closed} AND {level} = 'village') AS closed_village,
+    count(*) FILTER (WHERE {due} AND {closed} AND {level} = 'township') AS closed_township,
+    count(*) FILTER (WHERE {due} AND {closed} AND {level} = 'county') AS closed_county,
+    count(*) FILTER (WHERE {due} AND {closed} AND {level} IN ('prefecture', 'province')) AS closed_beyond
+""").format(due=_DUE, closed=_CLOSED, on_time=_ON_TIME, level=_LEVEL)
+
+
+def _period_figures(r: dict) -> dict:
+    due, closed = r["due"], r["closed"]
+    return {
+        "due": due,
+        "closed": closed,
+        "closed_on_time": r["closed_on_time"],
+        "closure_rate": _rate(closed, due),
+        "on_time_rate": _rate(r["closed_on_time"], due),
+        "open_overdue": due - closed,
+        "disputes_closed": r["disputes_closed"],
+        "disputes_resolved": r["disputes_resolved"],
+        "resolution_rate": _rate(r["disputes_resolved"], r["disputes_closed"]),
+        "escalations": r["escalations"],
+        "closed_by_level": {
+            "village": r["closed_village"], "township": r["closed_township"],
+            "county": r["closed_county"], "beyond": r["closed_beyond"],
+        },
+    }
+
+
+def _period_row(conn, scope: dict, start: datetime, cut: datetime, now: datetime, today: datetime) -> dict:
+    # Two index-friendly halves: the period's due cases (range on due_at) and the open snapshot.
+    query = sql.SQL("""
+        WITH period AS (
+            SELECT {select}
+            FROM cases c
+            WHERE {where} AND {counted} AND {due}
+        ), snapshot AS (
+            SELECT count(*) AS open,
+                   count(*) FILTER (WHERE c.deadline < %(now)s) AS overdue
+            FROM cases c
+            WHERE {where} AND {counted} AND {open}
+        ), today AS (
+            SELECT count(*) AS new_today FROM cases c
+            WHERE {where} AND {counted} AND c.reported_at >= %(today)s AND c.reported_at <= %(now)s
+        )
+        SELECT * FROM period, snapshot, today
+    """).format(select=_PERIOD_SELECT, where=_where(scope["column"]), counted=_COUNTED, due=_DUE, open=_OPEN)
+    return _q(conn, query, {"code": scope["code"], "start": start, "cut": cut, "now": now, "today": today}).fetchone()
+
+
+def region_kpis(conn: psycopg.Connection, code: str, now: datetime | None = None, days: int = 30) -> dict:
+    """The headline figures of region ``code`` as of ``now`` (rolling ``days``-day window).
+
+    Keys: open, new_today, overdue, due, closed, closed_on_time, closure_rate, on_time_rate,
+    open_overdue, disputes_closed, disputes_resolved, resolution_rate, escalations,
+    closed_by_level {village, township, county, beyond}, hazards_open_by_grade {red, orange,
+    yellow}, centre_coverage {with_entity_centre, children, share}, sparkline (``days`` × {day,
+    new, closed}, oldest first, ending today), as_of (ISO), plus code, name, level, window_start.
+    """
+    now = _now(now)
+    scope = region_scope(conn, code)
+    local_now = now.astimezone(ZoneInfo(LOCAL_TZ))
+    today = datetime.combine(local_now.date(), time(0), ZoneInfo(LOCAL_TZ))
+    start = now - timedelta(days=days)
+    r = _period_row(conn, scope, start, now, now, today)
+
+    params = {"code": code, "now": now}
+    hz = _q(conn, sql.SQL("""
+        SELECT count(*) FILTER (WHERE c.grade = 'red') AS red,
+               count(*) FILTER (WHERE c.grade = 'orange') AS orange,
+               count(*) FILTER (WHERE c.grade = 'yellow') AS yellow
+        FROM hazard c WHERE {where} AND c.state <> 'closed'
+    """).format(where=_where(scope["column"])), params).fetchone()
+
+    cov = _q(conn, """
+        SELECT count(*) AS children,
+               count(*) FILTER (WHERE EXISTS (
+                   SELECT 1 FROM centre ce WHERE ce.region_code = k.code AND ce.status = 'entity' AND ce.scenario IS NULL
+               )) AS with_entity_centre
+        FROM region k WHERE k.parent_code = %(code)s
+    """, params).fetchone()
+
+    first_day = today - timedelta(days=days - 1)
+    spark = _q(conn, sql.SQL("""
+        WITH days AS (
+            SELECT d::date AS day FROM generate_series(%(first)s::date, %(last)s::date, interval '1 day') AS d
+        ), n AS (
+            SELECT (c.reported_at AT TIME ZONE %(tz)s)::date AS day, count(*) AS new
+            FROM cases c WHERE {where} AND {counted} AND c.reported_at >= %(from)s AND c.reported_at <= %(now)s
+            GROUP BY 1
+        ), k AS (
+            SELECT (c.closed_at AT TIME ZONE %(tz)s)::date AS day, count(*) AS closed
+            FROM cases c WHERE {where} AND {counted} AND c.state = 'closed'
+              AND c.closed_at >= %(from)s AND c.closed_at <= %(now)s
+            GROUP BY 1
+        )
+        SELECT to_char(days.day, 'YYYY-MM-DD') AS day, COALESCE(n.new, 0) AS new, COALESCE(k.closed, 0) AS closed
+        FROM days LEFT JOIN n USING (day) LEFT JOIN k USING (day) ORDER BY days.day
+    """).format(where=_where(scope["column"]), counted=_COUNTED), {
+        **params, "first": first_day.date(), "last": local_now.date(), "from": first_day, "tz": LOCAL_TZ,
+    }).fetchall()
+
+    return {
+        "code": code, "name": scope["name"], "level": scope["level"],
+        "open": r["open"], "new_today": r["new_today"], "overdue": r["overdue"],
+        **_period_figures(r),
+        "hazards_open_by_grade": {"red": hz["red"], "orange": hz["orange"], "yellow": hz["yellow"]},
+        "centre_coverage": {
+            "with_entity_centre": cov["with_entity_centre"], "children": cov["children"],
+            "share": _rate(cov["with_entity_centre"], cov["children"]),
+        },
+        "sparkline": [dict(s) for s in spark],
+        "window_start": start.isoformat(),
+        "as_of": now.isoformat(),
+    }
+
+
+def children_ranking(conn: psycopg.Connection, code: str, now: datetime | None = None, days: int = 30) -> list[dict]:
+    """One row per child region of ``code`` (all children, zeros included), worst first.
+
+    Row keys: code, name, level, open, overdue, due, closed, closure_rate, on_time_rate,
+    hazards_open, grids, reported (cases reported in the window), cases_per_grid (reported ÷ grids,
+    None without grids). Rates use the same rolling ``days`` window as :func:`region_kpis`.
+    Order: overdue desc, open desc, code.
+    """
+    now = _now(now)
+    scope = region_scope(conn, code)
+    start = now - timedelta(days=days)
+    levels = [r["level"] for r in _q(conn, 
+        "SELECT DISTINCT level FROM region WHERE parent_code = %s", (code,)).fetchall()]
+    rows: list[dict] = []
+    for level in levels:
+        child_col = LEVEL_COLUMN[level]
+        query = sql.SQL("""
+            WITH kids AS (
+                SELECT code, name, level, length(code) AS len FROM region WHERE parent_code = %(code)s AND level = %(level)s
+            ), agg AS (
+                SELECT {child} AS child,
+                       count(*) FILTER (WHERE {open}) AS open,
+                       count(*) FILTER (WHERE {open} AND c.deadline < %(now)s) AS overdue,
+                       count(*) FILTER (WHERE {due}) AS due,
+                       count(*) FILTER (WHERE {due} AND {closed}) AS closed,
+                       count(*) FILTER (WHERE {due} AND {closed} AND {on_time}) AS closed_on_time,
+                       count(*) FILTER (WHERE c.reported_at >= %(start)s AND c.reported_at <= %(now)s) AS reported
+                FROM cases c
+                WHERE {where} AND {counted} AND ({open} OR {due} OR c.reported_at >= %(start)s)
+                GROUP BY 1
+            ), hz AS (
+                SELECT {child} AS child, count(*) AS hazards_open
+                FROM hazard c WHERE {where} AND c.state <> 'closed' GROUP BY 1
+            ), grids AS (
+                SELECT left(g.code, %(len)s) AS child, count(*) AS grids
+                FROM region g WHERE g.level = 'grid' AND g.code LIKE %(prefix)s GROUP BY 1
+            )
+            SELECT kids.code, kids.name, kids.level,
+                   COALESCE(agg.open, 0) AS open, COALESCE(agg.overdue, 0) AS overdue,
+                   COALESCE(agg.due, 0) AS due, COALESCE(agg.closed, 0) AS closed,
+                   COALESCE(agg.closed_on_time, 0) AS closed_on_time,
+                   COALESCE(agg.reported, 0) AS reported,
+                   COALESCE(hz.hazards_open, 0) AS hazards_open, COALESCE(grids.grids, 0) AS grids
+            FROM kids
+            LEFT JOIN agg ON agg.child = kids.code
+            LEFT JOIN hz ON hz.child = kids.code
+            LEFT JOIN grids ON grids.child = kids.code
+        """).format(child=sql.Identifier("c", child_col), open=_OPEN, due=_DUE, closed=_CLOSED, on_time=_ON_TIME,
+                    where=_where(scope["column"]), counted=_COUNTED)
+        child_len = {"prefecture": 4, "county": 6, "township": 9, "village": 12, "grid": 15}[level]
+        for r in _q(conn, query, {"code": code, "level": level, "now": now, "start": start, "cut": now,
+                                       "len": child_len, "prefix": code + "%"}).fetchall():
+            r["closure_rate"] = _rate(r["closed"], r["due"])
+            r["on_time_rate"] = _rate(r["closed_on_time"], r["due"])
+            r["cases_per_grid"] = _rate(r["reported"], r["grids"])
+            rows.append(r)
+    rows.sort(key=lambda r: (-r["overdue"], -r["open"], r["code"]))
+    return rows
+
+
+def period_kpis(conn: psycopg.Connection, code: str, start: datetime | date, end: datetime | date,
+                now: datetime | None = None) -> dict:
+    """The period figures of region ``code`` for ``[start, end)`` (dates mean local midnight).
+
+    Keys: code, name, level, start, end, as_of, due, closed, closed_on_time, closure_rate,
+    on_time_rate, open_overdue, reworked, rework_rate (返工率), extended, extension_rate (延期率),
+    returned, return_rate, escalations, disputes_closed, disputes_resolved, resolution_rate (化解率),
+    closed_by_level and funnel (the same counts with shares of closed: village, township, county,
+    beyond). See the module docstring for the exact definitions.
+    """
+    now = _now(now)
+    start, end = _aware("start", start), _aware("end", end)
+    if end <= start:
+        raise ValueError(f"end={end.isoformat()} is not after start={start.isoformat()}; give a period with start < end")
+    scope = region_scope(conn, code)
+    cut = min(end, now)
+    query = sql.SQL("SELECT {select} FROM cases c WHERE {where} AND {counted} AND {due}").format(
+        select=_PERIOD_SELECT, where=_where(scope["column"]), counted=_COUNTED, due=_DUE)
+    r = _q(conn, query, {"code": code, "start": start, "cut": cut}).fetchone()
+    fig = _period_figures(r)
+    closed = fig["closed"]
+    return {
+        "code": code, "name": scope["name"], "level": scope["level"],
+        "start": start.isoformat(), "end": end.isoformat(), "as_of": now.isoformat(),
+        **fig,
+        "reworked": r["reworked"], "rework_rate": _rate(r["reworked"], closed),
+        "extended": r["extended"], "extension_rate": _rate(r["extended"], fig["due"]),
+        "returned": r["returned"], "return_rate": _rate(r["returned"], fig["due"]),
+        "funnel": [
+            {"level": lvl, "closed": n, "share": _rate(n, closed)}
+            for lvl, n in fig["closed_by_level"].items()
+        ],
+    }
+
+
+def department_ranking(conn: psycopg.Connection, code: str, start: datetime | date, end: datetime | date,
+                       now: datetime | None = None) -> list[dict]:
+    """Departments of region ``code`` ranked by a composite score over ``[start, end)``, best first.
+
+    A department belongs to the region when its ``region_code`` starts with ``code``. Per department:
+    handled (due cases assigned to it, scoped to the region), closed, closed_on_time, closure_rate,
+    on_time_rate, returns (its ``return`` events in the trail during the period), return_share,
+    satisfaction (mean 1–5 or None), score and rank. ``SCORE_FORMULA`` states the formula;
+    departments with nothing due have no score and come last.
+    """
+    now = _now(now)
+    start, end = _aware("start", start), _aware("end", end)
+    scope = region_scope(conn, code)
+    cut = min(end, now)
+    query = sql.SQL("""
+        WITH deps AS (
+            SELECT d.id, d.name, d.kind, d.region_code FROM department d WHERE d.region_code LIKE %(prefix)s
+        ), handled AS (
+            SELECT c.department_id AS id,
+                   count(*) AS handled,
+                   count(*) FILTER (WHERE {closed}) AS closed,
+                   count(*) FILTER (WHERE {closed} AND {on_time}) AS closed_on_time,
+                   avg(c.satisfaction) FILTER (WHERE {closed}) AS satisfaction
+            FROM cases c
+            WHERE c.department_id IS NOT NULL AND {where} AND {counted} AND {due}
+            GROUP BY 1
+        ), ret AS (
+            SELECT e.department_id AS id, count(*) AS returns
+            FROM case_event e JOIN cases c ON c.id = e.case_id
+            WHERE e.action = ANY(%(actions)s) AND e.department_id IS NOT NULL
+              AND e.at >= %(start)s AND e.at < %(cut)s AND {where}
+            GROUP BY 1
+        )
+        SELECT deps.id, deps.name, deps.kind, deps.region_code,
+               COALESCE(h.handled, 0) AS handled, COALESCE(h.closed, 0) AS closed,
+               COALESCE(h.closed_on_time, 0) AS closed_on_time, h.satisfaction::float8 AS satisfaction,
+               COALESCE(ret.returns, 0) AS returns
+        FROM deps LEFT JOIN handled h ON h.id = deps.id LEFT JOIN ret ON ret.id = deps.id
+    """).format(closed=_CLOSED, on_time=_ON_TIME, where=_where(scope["column"]), counted=_COUNTED, due=_DUE)
+    rows = [dict(r) for r in _q(conn, query, {
+        "prefix": ("" if scope["level"] == "province" else code) + "%", "code": code,
+        "start": start, "cut": cut, "actions": list(RETURN_ACTIONS),
+    }).fetchall()]
+    for r in rows:
+        r["closure_rate"] = _rate(r["closed"], r["handled"])
+        r["on_time_rate"] = _rate(r["closed_on_time"], r["handled"])
+        r["return_share"] = _rate(r["returns"], r["handled"] + r["returns"])
+        sat = 0.5 if r["satisfaction"] is None else (r["satisfaction"] - 1) / 4
+        if r["handled"]:
+            r["score"] = round(100 * (0.4 * r["on_time_rate"] + 0.3 * r["closure_rate"]
+                                      + 0.2 * (1 - (r["return_share"] or 0)) + 0.1 * sat), 2)
+        else:
+            r["score"] = None
+    rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0), -r["handled"], r["id"]))
+    for i, r in enumerate(rows, 1):
+        r["rank"] = i if r["score"] is not None else None
+    return rows
+
+
+def returned_trail(conn: psycopg.Connection, code: str, start: datetime | date, end: datetime | date,
+                   limit: int = 200) -> list[dict]:
+    """Who returned what, and why: the ``return`` events of cases in region ``code`` in ``[start, end)``.
+
+    Newest first; keys: event_id, at (ISO), case_id, ref, title, department_id, department, actor,
+    from_state, to_state, note (the reason given).
+    """
+    start, end = _aware("start", start), _aware("end", end)
+    scope = region_scope(conn, code)
+    query = sql.SQL("""
+        SELECT e.id AS event_id, e.at, c.id AS case_id, c.ref, c.title, e.department_id, d.name AS department,
+               e.actor, e.from_state, e.to_state, e.note
+        FROM case_event e
+        JOIN cases c ON c.id = e.case_id
+        LEFT JOIN department d ON d.id = e.department_id
+        WHERE e.action = ANY(%(actions)s) AND e.at >= %(start)s AND e.at < %(end)s AND {where}
+        ORDER BY e.at DESC, e.id DESC
+        LIMIT %(limit)s
+    """).format(where=_where(scope["column"]))
+    out = []
+    for r in _q(conn, query, {"actions": list(RETURN_ACTIONS), "start": start, "end": end, "code": code,
+                                  "limit": limit}).fetchall():
+        r["at"] = r["at"].isoformat()
+        out.append(r)
+    return out

@@ -1,0 +1,200 @@
+"""KPI formulas against hand-worked examples on the constructed tiny hierarchy (real PostGIS)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from gridwatch.kpi import (SCORE_FORMULA, UnknownRegion, children_ranking, department_ranking, period_kpis,
+                           region_kpis, returned_trail)
+from tests.factories import make_category, make_centre, make_department, make_hazard
+
+CST = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2025, 6, 30, 12, 0, tzinfo=CST)
+JUNE = (date(2025, 6, 1), date(2025, 7, 1))
+GRID_LZ = "620102100200001"   # 兰州 城关区 新墩镇 浅河村 grid 1: box(100, 38, 101, 39)
+GRID_ZY = "620702200201002"   # 张掖 甘州区 乌江乡 长城村 grid 2: box(103, 35, 104, 36)
+
+COLUMNS = ("category_code", "family", "title", "state", "grade", "geom", "grid_code", "village_code", "township_code",
+           "county_code", "prefecture_code", "handling_level", "department_id", "deadline", "reported_at", "closed_at",
+           "closed_level", "closed_on_time", "reworks", "extensions", "returns", "escalations", "resolved", "satisfaction")
+
+
+def case_row(grid: str, *, state="closed", family="dispute", deadline=None, closed_at=None, reported_at=None,
+             closed_level=None, reworks=0, extensions=0, returns=0, escalations=0, resolved=None, department_id=None,
+             satisfaction=None, grade="yellow"):
+    lon, lat = (100.5, 38.5) if grid == GRID_LZ else (103.5, 35.5)
+    category = "neighbour" if family == "dispute" else "road"
+    reported_at = reported_at or (deadline or closed_at) - timedelta(days=3)
+    return (category, family, "手算案件", state, grade, f"SRID=4326;POINT({lon} {lat})", grid, grid[:12], grid[:9],
+            grid[:6], grid[:4], closed_level or "village", department_id, deadline, reported_at, closed_at,
+            closed_level, None, reworks, extensions, returns, escalations, resolved, satisfaction)
+
+
+def copy_cases(conn, rows) -> None:
+    """All rows in one COPY (fast, and one statement)."""
+    make_category(conn, "neighbour")
+    make_category(conn, "road", family="event", name_zh="道路损坏", name_en="Road damage", department_kind="urban")
+    cols = ", ".join(COLUMNS)
+    with conn.cursor().copy(f"COPY cases ({cols}) FROM STDIN") as cp:  # noqa: S608 - constant column list
+        for r in rows:
+            cp.write_row(r)
+
+
+def june(day: int, hour: int = 10) -> datetime:
+    return datetime(2025, 6, day, hour, tzinfo=CST)
+
+
+def hand_worked_june(dept_id=None) -> list[tuple]:
+    """972 cases fall due in June in 兰州 of which 911 are closed; see the arithmetic in the asserts."""
+    rows = []
+    levels = ["village"] * 600 + ["township"] * 200 + ["county"] * 90 + ["prefecture"] * 15 + ["province"] * 6
+    for i in range(911):
+        late = i < 61                                   # 61 closed after their deadline (late)
+        early_july_deadline = 61 <= i < 161             # 100 closed early whose deadline is in July
+        deadline = june(10) if not early_july_deadline else datetime(2025, 7, 5, tzinfo=CST)
+        closed_at = june(12) if late else june(8)
+        family = "dispute" if i < 500 else "event"      # 500 closed disputes …
+        resolved = (i < 430) if family == "dispute" else None   # … 430 of them resolved (化解)
+        rows.append(case_row(GRID_LZ, deadline=deadline, closed_at=closed_at, closed_level=levels[i], family=family,
+                             resolved=resolved, reworks=1 if i % 20 == 0 else 0,      # 46 reworked (i = 0, 20, …, 900)
+                             extensions=1 if i < 30 else 0, escalations=1 if levels[i] != "village" else 0,
+                             department_id=dept_id))
+    for _ in range(61):                                  # due in June, still open: open-overdue
+        rows.append(case_row(GRID_LZ, state="in_progress", deadline=june(20), department_id=dept_id))
+    # noise that must not count as due in June:
+    rows += [case_row(GRID_LZ, state="in_progress", deadline=datetime(2025, 7, 3, tzinfo=CST)) for _ in range(40)]
+    rows += [case_row(GRID_LZ, state="rejected", deadline=june(15)) for _ in range(5)]
+    rows += [case_row(GRID_LZ, deadline=datetime(2025, 5, 20, tzinfo=CST), closed_at=datetime(2025, 5, 19, tzinfo=CST))
+             for _ in range(20)]
+    rows += [case_row(GRID_ZY, deadline=june(15), closed_at=june(14)) for _ in range(7)]   # the other prefecture
+    return rows
+
+
+def test_a_region_with_911_of_972_due_cases_closed_has_a_closure_rate_of_93_72_percent(conn, tiny):
+    copy_cases(conn, hand_worked_june())
+    k = period_kpis(conn, "6201", *JUNE, now=NOW)
+    assert (k["due"], k["closed"]) == (972, 911)
+    assert round(k["closure_rate"] * 100, 2) == 93.72
+    # on time: 911 closed − 61 closed late = 850 → 850 / 972
+    assert k["closed_on_time"] == 850
+    assert k["on_time_rate"] == pytest.approx(850 / 972)
+    assert k["open_overdue"] == 61
+
+
+def test_the_funnel_resolution_rework_and_extension_rates_match_hand_counts(conn, tiny):
+    copy_cases(conn, hand_worked_june())
+    k = period_kpis(conn, "6201", *JUNE, now=NOW)
+    assert k["closed_by_level"] == {"village": 600, "township": 200, "county": 90, "beyond": 21}
+    assert [f["level"] for f in k["funnel"]] == ["village", "township", "county", "beyond"]
+    assert k["funnel"][0]["share"] == pytest.approx(600 / 911)
+    assert (k["disputes_closed"], k["disputes_resolved"]) == (500, 430)
+    assert k["resolution_rate"] == pytest.approx(0.86)
+    assert k["reworked"] == 46 and k["rework_rate"] == pytest.approx(46 / 911)
+    assert k["extended"] == 30 and k["extension_rate"] == pytest.approx(30 / 972)
+    assert k["escalations"] == 311
+
+
+def test_figures_are_scoped_by_the_stamped_code_of_the_regions_level(conn, tiny):
+    copy_cases(conn, hand_worked_june())
+    assert period_kpis(conn, "62", *JUNE, now=NOW)["due"] == 972 + 7
+    assert period_kpis(conn, "6207", *JUNE, now=NOW)["due"] == 7
+    assert period_kpis(conn, "620102100", *JUNE, now=NOW)["due"] == 972
+    assert period_kpis(conn, GRID_LZ, *JUNE, now=NOW)["closed"] == 911
+    assert period_kpis(conn, "620102200", *JUNE, now=NOW)["due"] == 0
+
+
+def test_a_past_period_is_judged_as_of_its_end_not_as_of_today(conn, tiny):
+    # due 20 June, closed 3 July: open-overdue in June, and still so when looked at in August
+    copy_cases(conn, [case_row(GRID_LZ, deadline=june(20), closed_at=datetime(2025, 7, 3, tzinfo=CST))])
+    k = period_kpis(conn, "6201", *JUNE, now=datetime(2025, 8, 1, tzinfo=CST))
+    assert (k["due"], k["closed"], k["open_overdue"]) == (1, 0, 1)
+    assert k["closure_rate"] == 0.0
+
+
+def test_a_region_with_nothing_due_has_no_rates_rather_than_zero(conn, tiny):
+    k = period_kpis(conn, "6207", *JUNE, now=NOW)
+    assert k["due"] == 0 and k["closure_rate"] is None and k["on_time_rate"] is None and k["resolution_rate"] is None
+
+
+def test_region_kpis_snapshot_counts_open_overdue_new_today_hazards_and_centre_coverage(conn, tiny):
+    now = NOW
+    rows = [
+        case_row(GRID_LZ, state="in_progress", deadline=now - timedelta(hours=1), reported_at=now - timedelta(days=2)),
+        case_row(GRID_LZ, state="dispatched", deadline=now + timedelta(hours=5), reported_at=now - timedelta(hours=2)),
+        case_row(GRID_LZ, state="reported", deadline=now + timedelta(hours=50), reported_at=now - timedelta(hours=13)),
+        case_row(GRID_LZ, deadline=now - timedelta(days=1), closed_at=now - timedelta(days=2)),
+        case_row(GRID_ZY, state="in_progress", deadline=now - timedelta(days=3), reported_at=now - timedelta(days=4)),
+    ]
+    copy_cases(conn, rows)
+    make_hazard(conn, grade="red")                                   # default point is in 兰州
+    make_hazard(conn, grade="red", state="closed")
+    make_hazard(conn, grade="orange")
+    make_centre(conn, "620102", "county", 101, 37, status="entity")
+    make_centre(conn, "6207", "prefecture", 103, 37, status="planned")
+    make_centre(conn, "6207", "prefecture", 103, 36, status="entity", scenario="what-if", name="假设中心")
+    k = region_kpis(conn, "6201", now=now)
+    assert (k["open"], k["overdue"]) == (3, 1)
+    assert k["new_today"] == 1   # reported 10:00 today local; the one reported at 23:00 yesterday is not today
+    assert (k["due"], k["closed"]) == (2, 1)
+    assert k["hazards_open_by_grade"] == {"red": 1, "orange": 1, "yellow": 0}
+    assert k["centre_coverage"] == {"with_entity_centre": 1, "children": 1, "share": 1.0}
+    assert region_kpis(conn, "62", now=now)["centre_coverage"] == {"with_entity_centre": 0, "children": 2, "share": 0.0}
+    assert len(k["sparkline"]) == 30 and k["sparkline"][-1]["day"] == "2025-06-30"
+    assert sum(d["new"] for d in k["sparkline"]) == 4 and sum(d["closed"] for d in k["sparkline"]) == 1
+    assert k["sparkline"][-1]["new"] == 1 and k["sparkline"][-3]["closed"] == 1
+    assert k["as_of"] == now.isoformat()
+
+
+def test_children_ranking_lists_every_child_even_without_cases_worst_first(conn, tiny):
+    copy_cases(conn, [
+        case_row(GRID_ZY, state="in_progress", deadline=NOW - timedelta(hours=1)),
+        case_row(GRID_ZY, state="in_progress", deadline=NOW - timedelta(hours=2)),
+        case_row(GRID_LZ, state="in_progress", deadline=NOW + timedelta(hours=2)),
+    ])
+    rows = children_ranking(conn, "62", now=NOW)
+    assert [r["code"] for r in rows] == ["6207", "6201"]
+    assert rows[0]["overdue"] == 2 and rows[1]["overdue"] == 0 and rows[1]["open"] == 1
+    assert rows[0]["grids"] == 8 and rows[0]["cases_per_grid"] == pytest.approx(2 / 8)
+    townships = children_ranking(conn, "620102", now=NOW)
+    assert sorted(r["code"] for r in townships) == ["620102100", "620102200"]
+    assert next(r for r in townships if r["code"] == "620102200")["open"] == 0
+
+
+def test_department_ranking_scores_with_the_stated_formula_and_the_trail_names_who_returned_what(conn, tiny):
+    good = make_department(conn, "620102", "justice", "城关区司法局")
+    slow = make_department(conn, "620102", "water", "城关区水务局")
+    make_department(conn, "620102", "power", "城关区供电所")   # nothing handled: no score
+    rows = [case_row(GRID_LZ, deadline=june(10), closed_at=june(8), department_id=good, satisfaction=5) for _ in range(4)]
+    rows += [case_row(GRID_LZ, deadline=june(10), closed_at=june(12), department_id=slow) for _ in range(2)]
+    rows += [case_row(GRID_LZ, state="in_progress", deadline=june(10), department_id=slow) for _ in range(2)]
+    copy_cases(conn, rows)
+    case_id = conn.execute("SELECT min(id) AS id FROM cases WHERE department_id = %s", (slow,)).fetchone()["id"]
+    conn.execute("""INSERT INTO case_event (case_id, at, actor, action, from_state, to_state, department_id, note)
+                    VALUES (%s, %s, '水务局张三', 'return', 'dispatched', 'returned', %s, '不属于本部门职责')""",
+                 (case_id, june(5), slow))
+    ranking = department_ranking(conn, "6201", *JUNE, now=NOW)
+    by = {r["id"]: r for r in ranking}
+    # good: on time 4/4, closed 4/4, no returns, satisfaction 5 → 100 × (0.4 + 0.3 + 0.2 + 0.1) = 100
+    assert by[good]["score"] == 100.0 and by[good]["rank"] == 1
+    # slow: on time 0/4, closed 2/4, return_share 1/(4+1), no rating (0.5)
+    expected = round(100 * (0.4 * 0 + 0.3 * 0.5 + 0.2 * (1 - 1 / 5) + 0.1 * 0.5), 2)
+    assert by[slow]["score"] == expected and by[slow]["rank"] == 2
+    assert ranking[-1]["score"] is None and ranking[-1]["rank"] is None
+    assert "0.4 × on_time_rate" in SCORE_FORMULA
+    trail = returned_trail(conn, "6201", *JUNE)
+    assert len(trail) == 1
+    assert (trail[0]["department"], trail[0]["actor"], trail[0]["note"]) == ("城关区水务局", "水务局张三", "不属于本部门职责")
+    assert returned_trail(conn, "6207", *JUNE) == []
+
+
+def test_an_unknown_region_or_a_backwards_period_is_refused_with_the_value_named(conn, tiny):
+    with pytest.raises(UnknownRegion, match="'6299'"):
+        region_kpis(conn, "6299")
+    with pytest.raises(ValueError, match="end=.*not after start"):
+        period_kpis(conn, "62", date(2025, 7, 1), date(2025, 6, 1))
+    with pytest.raises(ValueError, match="no time zone"):
+        region_kpis(conn, "62", now=datetime(2025, 6, 30, 12))
+    assert region_kpis(conn, "62", now=datetime.now(timezone.utc))["open"] == 0
