@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +20,7 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_URL", "", "External PostGIS to use (postgresql://user@host:port/db). Unset: gridwatch runs its own embedded cluster."),
-    Setting("GRIDWATCH_DATA_DIR", "<checkout>/.gridwatch", "Folder of the embedded PostgreSQL cluster, its log and socket."),
+    Setting("GRIDWATCH_DATA_DIR", "<checkout>/.gridwatch", "Folder of the embedded PostgreSQL cluster, its log and socket (as root, when the checkout is in a private folder such as /root: /var/lib/gridwatch/<hash>)."),
     Setting("GRIDWATCH_PG_PORT", "54329", "TCP port (on 127.0.0.1) of the embedded PostgreSQL cluster."),
     Setting("GRIDWATCH_PG_BINDIR", "auto", "Folder holding initdb/pg_ctl; auto picks the newest /usr/lib/postgresql/*/bin or the PATH."),
     Setting("GRIDWATCH_HOST", "127.0.0.1", "Address the dashboard server listens on."),
@@ -59,8 +61,28 @@ def project_root() -> Path:
 
 
 def data_dir() -> Path:
-    """Folder of the embedded cluster (``GRIDWATCH_DATA_DIR``)."""
+    """Folder of the embedded cluster (``GRIDWATCH_DATA_DIR``).
+
+    By default ``.gridwatch/`` in the checkout. As root, PostgreSQL runs as the ``postgres`` user,
+    which cannot enter a checkout under a private folder such as /root: then the cluster lives in
+    ``/var/lib/gridwatch/<hash of the checkout path>`` instead.
+    """
     value = os.environ.get("GRIDWATCH_DATA_DIR")
     if value:
         return Path(value).resolve()
-    return project_root() / ".gridwatch"
+    root = project_root()
+    if os.geteuid() == 0 and not _world_traversable(root):
+        digest = hashlib.sha1(str(root).encode()).hexdigest()[:12]
+        return Path("/var/lib/gridwatch") / digest
+    return root / ".gridwatch"
+
+
+def _world_traversable(path: Path) -> bool:
+    """True when every folder from / down to ``path`` lets other users pass (o+x)."""
+    for folder in [path, *path.parents]:
+        try:
+            if not folder.stat().st_mode & stat.S_IXOTH:
+                return False
+        except OSError:
+            return False
+    return True
