@@ -1,0 +1,315 @@
+"""The case lifecycle: one transition table, one function that applies an action.
+
+``TRANSITIONS`` says, for every action, the states it may start from and the state it leads to.
+:func:`apply` is the only writer of a case's state after intake: it locks the case, checks the
+table, updates the columns the KPIs read (state, deadline, closed_at, closed_on_time, closed_level,
+handling_level, escalations, returns, reworks, extensions, resolved, satisfaction, department_id)
+in one UPDATE, and appends one ``case_event`` (who, when, from → to, note). An illegal action is
+refused naming the current state and the actions allowed there; nothing is written.
+
+    reported ─accept→ accepted ─dispatch→ dispatched ─start→ in_progress ─feedback→ feedback ─verify→ closed
+        └reject→ rejected       dispatched ─return→ returned ─dispatch→ dispatched   feedback ─rework→ in_progress
+    escalate (village → township → county → …) and hand_down (with instructions) → accepted at the new level
+    park (挂账) → parked ─resume→ the state it was parked from;  closed ─visit→ closed (satisfaction 1–5)
+    request_extension / approve_extension / deny_extension, mediate / mediation_result: the state stays
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from gridwatch.intake import LEVELS, InputError, NotFound, case_select
+
+__all__ = [
+    "STATES", "STATE_NAMES", "Transition", "TRANSITIONS", "MEDIATION_KINDS", "allowed_actions", "apply",
+    "IllegalTransition", "get_case", "case_events", "case_mediations", "LEVEL_COLUMN",
+]
+
+STATES = ("reported", "accepted", "rejected", "dispatched", "returned", "in_progress", "feedback", "closed", "parked")
+STATE_NAMES = {
+    "reported": "已上报", "accepted": "已受理", "rejected": "不予受理", "dispatched": "已派遣", "returned": "已退回",
+    "in_progress": "办理中", "feedback": "已反馈", "closed": "已办结", "parked": "挂账",
+}
+MEDIATION_KINDS = {"people": "人民调解", "administrative": "行政调解", "judicial": "司法调解"}
+LEVEL_COLUMN = {"village": "village_code", "township": "township_code", "county": "county_code",
+                "prefecture": "prefecture_code", "province": None}
+OPEN = ("accepted", "dispatched", "returned", "in_progress")
+STAY = "="          # target: the state does not change
+PREVIOUS = "<"      # target: the state the case was parked from
+
+
+@dataclass(frozen=True)
+class Transition:
+    action: str
+    sources: tuple[str, ...]
+    target: str
+    needs: tuple[str, ...]      # fields the action requires
+    name_zh: str
+
+
+TRANSITIONS: dict[str, Transition] = {t.action: t for t in (
+    Transition("accept", ("reported",), "accepted", (), "受理"),
+    Transition("reject", ("reported",), "rejected", ("note",), "不予受理"),
+    Transition("dispatch", ("accepted", "returned"), "dispatched", ("department_id",), "派遣"),
+    Transition("return", ("dispatched",), "returned", ("note",), "退回"),
+    Transition("start", ("dispatched",), "in_progress", (), "开始办理"),
+    Transition("feedback", ("in_progress",), "feedback", ("note",), "办理反馈"),
+    Transition("verify", ("feedback",), "closed", (), "核查办结"),
+    Transition("rework", ("feedback",), "in_progress", ("note",), "返工"),
+    Transition("request_extension", ("dispatched", "in_progress"), STAY, ("hours", "note"), "申请延期"),
+    Transition("approve_extension", ("dispatched", "in_progress"), STAY, (), "批准延期"),
+    Transition("deny_extension", ("dispatched", "in_progress"), STAY, (), "驳回延期"),
+    Transition("escalate", ("reported", "accepted", "dispatched", "returned", "in_progress", "parked"), "accepted", ("note",), "上报上级"),
+    Transition("hand_down", ("reported", "accepted"), "accepted", ("note",), "交办下级"),
+    Transition("park", OPEN, "parked", ("note",), "挂账"),
+    Transition("resume", ("parked",), PREVIOUS, (), "恢复办理"),
+    Transition("visit", ("closed",), STAY, ("satisfaction",), "回访"),
+    Transition("mediate", ("accepted", "dispatched", "in_progress", "parked"), STAY, ("kind", "mediator"), "组织调解"),
+    Transition("mediation_result", ("accepted", "dispatched", "in_progress", "parked", "feedback"), STAY, ("outcome",), "调解结果"),
+)}
+
+
+class IllegalTransition(InputError):
+    status = 409
+
+
+def allowed_actions(state: str) -> list[str]:
+    """Actions the table allows from ``state``, in table order."""
+    return [a for a, t in TRANSITIONS.items() if state in t.sources]
+
+
+def get_case(conn: psycopg.Connection, case_id: int, *, lock: bool = False) -> dict:
+    query = case_select(sql.SQL("WHERE id = %s" + (" FOR UPDATE" if lock else "")))
+    row = conn.execute(query, (case_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"there is no case {case_id}", message_zh=f"案件 {case_id} 不存在", field="id", value=case_id,
+                       fix="use an id returned by POST /api/v1/cases or GET /api/v1/cases", code="not_found")
+    return dict(row)
+
+
+def case_events(conn: psycopg.Connection, case_id: int) -> list[dict]:
+    return [dict(r) for r in conn.execute(
+        "SELECT id, at, actor, action, from_state, to_state, level, department_id, note, data "
+        "FROM case_event WHERE case_id = %s ORDER BY at, id", (case_id,)).fetchall()]
+
+
+def case_mediations(conn: psycopg.Connection, case_id: int) -> list[dict]:
+    return [dict(r) for r in conn.execute(
+        "SELECT id, kind, mediator, started_at, ended_at, outcome, agreement FROM mediation WHERE case_id = %s ORDER BY id",
+        (case_id,)).fetchall()]
+
+
+def _bad(field: str, value: Any, message: str, message_zh: str, fix: str) -> InputError:
+    return InputError(message, field=field, value=value, message_zh=message_zh, fix=fix)
+
+
+def apply(conn: psycopg.Connection, case_id: int, action: str, actor: str, *, at: datetime | None = None,
+          note: str | None = None, **fields: Any) -> dict:
+    """Apply ``action`` to case ``case_id`` as ``actor``; returns {"case": …, "event": …}.
+
+    Fields by action: dispatch ``department_id`` (``hours`` overrides the category's time limit
+    for a first deadline); feedback ``resolved`` (default True); verify ``resolved`` (default: the
+    last feedback's); request_extension ``hours``; hand_down ``level`` (default one down);
+    visit ``satisfaction`` 1–5; mediate ``kind`` (people | administrative | judicial), ``mediator``;
+    mediation_result ``outcome`` (agreed | failed), ``agreement``, ``mediation_id`` (default the
+    open one). ``at`` (default now) lets history be replayed; it may not precede the last event.
+    Run inside ``gridwatch.db.transaction``.
+    """
+    t = TRANSITIONS.get(action)
+    if t is None:
+        raise _bad("action", action, f"unknown action {action!r}; actions are: {', '.join(TRANSITIONS)}",
+                   f"未知的操作 {action!r}", f"use one of: {', '.join(TRANSITIONS)}")
+    if not actor or not isinstance(actor, str):
+        raise _bad("actor", actor, "actor is required: who is acting", "缺少操作人 actor", "send actor as a non-empty string")
+    case = get_case(conn, case_id, lock=True)
+    state = case["state"]
+    if state not in t.sources:
+        allowed = allowed_actions(state)
+        raise IllegalTransition(
+            f"case {case_id} is {state} ({STATE_NAMES[state]}): {action} is not allowed there; "
+            f"allowed now: {', '.join(allowed) or 'nothing (final state)'}",
+            message_zh=f"案件当前状态为「{STATE_NAMES[state]}」，不能执行「{t.name_zh}」；"
+                       f"当前可执行：{'、'.join(TRANSITIONS[a].name_zh for a in allowed) or '无（终态）'}",
+            field="action", value=action, code="illegal_transition",
+            fix=f"from {state} use one of: {', '.join(allowed) or 'none'}",
+            details=[{"state": state, "allowed": allowed, "requires_state": list(t.sources)}])
+    values = {"note": note, **fields}
+    for need in t.needs:
+        if values.get(need) in (None, ""):
+            raise _bad(need, values.get(need), f"{action} needs {need}", f"「{t.name_zh}」需要字段 {need}",
+                       f"send {need} with the {action} action")
+    last_at = conn.execute("SELECT max(at) AS at FROM case_event WHERE case_id = %s", (case_id,)).fetchone()["at"]
+    now = conn.execute("SELECT now() AS now").fetchone()["now"]
+    at = at or now
+    if last_at is not None and at < last_at:
+        raise _bad("at", at.isoformat(), f"at {at.isoformat()} is before the case's last event ({last_at.isoformat()})",
+                   "操作时间早于案件的上一条记录", "give a time at or after the last event")
+
+    sets: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    target = state if t.target == STAY else t.target
+    level = case["handling_level"]
+    department_id = case["department_id"]
+
+    if action == "accept":
+        sets["accepted_at"] = at
+    elif action == "dispatch":
+        department_id = _department(conn, fields.get("department_id"))
+        sets["department_id"] = department_id
+        sets["dispatched_at"] = at
+        if case["deadline"] is None:
+            hours = fields.get("hours")
+            if hours is None:
+                hours = conn.execute("SELECT time_limit_hours FROM category WHERE code = %s",
+                                     (case["category_code"],)).fetchone()["time_limit_hours"]
+            hours = _hours(hours)
+            sets["deadline"] = at + timedelta(hours=hours)
+            data["hours"] = hours
+        if state == "returned":
+            data["redispatch"] = True
+    elif action == "return":
+        sets["returns"] = case["returns"] + 1
+    elif action == "feedback":
+        resolved = fields.get("resolved", True)
+        data["resolved"] = bool(resolved)
+    elif action == "verify":
+        resolved = fields.get("resolved")
+        if resolved is None:
+            last = conn.execute(
+                "SELECT data FROM case_event WHERE case_id = %s AND action = 'feedback' ORDER BY at DESC, id DESC LIMIT 1",
+                (case_id,)).fetchone()
+            resolved = bool((last["data"] if last else {}).get("resolved", True))
+        sets.update(closed_at=at, closed_level=level, resolved=bool(resolved),
+                    closed_on_time=case["deadline"] is None or at <= case["deadline"])
+        data["resolved"] = bool(resolved)
+    elif action == "rework":
+        sets["reworks"] = case["reworks"] + 1
+    elif action in ("request_extension", "approve_extension", "deny_extension"):
+        pending = _pending_extension(conn, case_id)
+        if action == "request_extension":
+            if pending:
+                raise _bad("action", action, f"case {case_id} already has an extension request of {pending} h waiting",
+                           "已有待审批的延期申请", "approve_extension or deny_extension it first")
+            data["hours"] = _hours(fields["hours"])
+        else:
+            if not pending:
+                raise _bad("action", action, f"case {case_id} has no extension request waiting",
+                           "没有待审批的延期申请", "request_extension first")
+            data["hours"] = pending
+            if action == "approve_extension":
+                sets["extensions"] = case["extensions"] + 1
+                base = case["deadline"] or at
+                sets["deadline"] = base + timedelta(hours=pending)
+    elif action == "escalate":
+        up = _next_level(case, +1)
+        if up is None:
+            raise _bad("action", action, f"case {case_id} is handled at the province level; there is nothing above",
+                       "案件已在省级办理，无法再上报", "hand_down or dispatch it instead")
+        data.update(from_level=level, to_level=up)
+        level = up
+        sets.update(handling_level=up, escalations=case["escalations"] + 1, department_id=None)
+        department_id = None
+    elif action == "hand_down":
+        to = fields.get("level") or _next_level(case, -1)
+        if to not in LEVELS or LEVELS.index(to) >= LEVELS.index(level) or (LEVEL_COLUMN[to] and not case[LEVEL_COLUMN[to]]):
+            below = [lv for lv in LEVELS[:LEVELS.index(level)] if LEVEL_COLUMN[lv] and case[LEVEL_COLUMN[lv]]]
+            raise _bad("level", to, f"case {case_id} is handled at {level}; it can be handed down to: {', '.join(below) or 'nothing'}",
+                       "交办层级无效", f"use a level below {level} where the case has a region: {', '.join(below) or 'none'}")
+        data.update(from_level=level, to_level=to, instructions=note)
+        level = to
+        sets.update(handling_level=to, department_id=None)
+        department_id = None
+    elif action == "park":
+        data["parked_from"] = state
+    elif action == "resume":
+        row = conn.execute("SELECT from_state FROM case_event WHERE case_id = %s AND action = 'park' ORDER BY at DESC, id DESC LIMIT 1",
+                           (case_id,)).fetchone()
+        target = row["from_state"] if row else "accepted"
+    elif action == "visit":
+        s = fields["satisfaction"]
+        if isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 5:
+            raise _bad("satisfaction", s, f"satisfaction must be a whole number from 1 to 5, got {s!r}",
+                       "满意度须为 1–5 的整数", "send satisfaction 1 (very unhappy) … 5 (very satisfied)")
+        sets["satisfaction"] = s
+        data["satisfaction"] = s
+    elif action == "mediate":
+        kind = fields["kind"]
+        if kind not in MEDIATION_KINDS:
+            raise _bad("kind", kind, f"mediation kind {kind!r} is not one of {', '.join(MEDIATION_KINDS)}",
+                       "调解类型须为 人民/行政/司法调解", f"use one of: {', '.join(MEDIATION_KINDS)}")
+        m = conn.execute("INSERT INTO mediation (case_id, kind, mediator, started_at) VALUES (%s, %s, %s, %s) RETURNING id",
+                         (case_id, kind, str(fields["mediator"]), at)).fetchone()
+        data.update(mediation_id=m["id"], kind=kind, mediator=str(fields["mediator"]))
+    elif action == "mediation_result":
+        outcome = fields["outcome"]
+        if outcome not in ("agreed", "failed"):
+            raise _bad("outcome", outcome, f"outcome {outcome!r} is not agreed or failed", "调解结果须为 agreed 或 failed",
+                       "send outcome agreed (达成协议) or failed (调解不成)")
+        if outcome == "agreed" and not fields.get("agreement"):
+            raise _bad("agreement", None, "an agreed mediation needs the agreement text", "达成协议须填写协议内容",
+                       "send agreement: what the parties agreed")
+        mid = fields.get("mediation_id")
+        m = conn.execute(
+            "SELECT id FROM mediation WHERE case_id = %s AND outcome = 'ongoing' AND (%s::bigint IS NULL OR id = %s) ORDER BY id DESC LIMIT 1",
+            (case_id, mid, mid)).fetchone()
+        if m is None:
+            raise _bad("mediation_id", mid, f"case {case_id} has no ongoing mediation{'' if mid is None else f' {mid}'}",
+                       "没有进行中的调解", "start one with the mediate action")
+        conn.execute("UPDATE mediation SET outcome = %s, agreement = %s, ended_at = %s WHERE id = %s",
+                     (outcome, fields.get("agreement"), at, m["id"]))
+        data.update(mediation_id=m["id"], outcome=outcome, agreement=fields.get("agreement"))
+
+    sets["state"] = target
+    sets["updated_at"] = at
+    assignments = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in sets)
+    conn.execute(sql.SQL("UPDATE cases SET {} WHERE id = %s").format(assignments), [*sets.values(), case_id])
+    event = conn.execute(
+        """INSERT INTO case_event (case_id, at, actor, action, from_state, to_state, level, department_id, note, data)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id, at, actor, action, from_state, to_state, level,
+                  department_id, note, data""",
+        (case_id, at, actor, action, state, target, level, department_id, note,
+         json.dumps(data, ensure_ascii=False, default=str))).fetchone()
+    return {"case": get_case(conn, case_id), "event": dict(event)}
+
+
+def _hours(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= 24 * 90:
+        raise _bad("hours", value, f"hours must be a number from 1 to {24 * 90}, got {value!r}",
+                   "时限（小时）须在 1 到 2160 之间", "send hours as a whole number of hours")
+    return int(value)
+
+
+def _department(conn: psycopg.Connection, department_id: Any) -> int:
+    if isinstance(department_id, bool) or not isinstance(department_id, int):
+        raise _bad("department_id", department_id, f"department_id must be a department's id, got {department_id!r}",
+                   "department_id 须为部门编号", "use an id from GET /api/v1/departments")
+    if conn.execute("SELECT 1 FROM department WHERE id = %s", (department_id,)).fetchone() is None:
+        raise _bad("department_id", department_id, f"there is no department {department_id}",
+                   f"部门 {department_id} 不存在", "use an id from GET /api/v1/departments")
+    return department_id
+
+
+def _pending_extension(conn: psycopg.Connection, case_id: int) -> int | None:
+    row = conn.execute(
+        "SELECT action, data FROM case_event WHERE case_id = %s AND action IN ('request_extension', 'approve_extension', "
+        "'deny_extension') ORDER BY at DESC, id DESC LIMIT 1", (case_id,)).fetchone()
+    if row and row["action"] == "request_extension":
+        return int(row["data"]["hours"])
+    return None
+
+
+def _next_level(case: dict, step: int) -> str | None:
+    """The next level up (+1) or down (-1) from the case's handling level at which it has a region."""
+    k = LEVELS.index(case["handling_level"]) + step
+    while 0 <= k < len(LEVELS):
+        column = LEVEL_COLUMN[LEVELS[k]]
+        if column is None or case[column]:
+            return LEVELS[k]
+        k += step
+    return None

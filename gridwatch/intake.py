@@ -1,0 +1,332 @@
+"""Case intake: validate, convert coordinates, stamp region codes, de-duplicate, insert — all or nothing.
+
+Every case enters here, one at a time (:func:`create_case`) or in batches (:func:`create_cases`),
+from the API, the Open311 façade, the simulator and the demo's stories:
+
+- validated: known category, finite coordinates inside Gansu (the province pieces of
+  ``region_subdivided``), swapped lat/long detected and explained; GCJ-02 input (AMap/Tencent
+  clients) converted to WGS84 with ``geo.coords``;
+- stamped with grid, village, township, county and prefecture codes (``region_leaf`` →
+  ``region_lineage`` in SQL: point-in-polygon on subdivided grids, then up ``parent_code``);
+- idempotent on ``client_request_id`` (INSERT … ON CONFLICT DO NOTHING, then the existing row);
+- flagged ``duplicate_of`` an earlier case of the same category within 50 m in the last 72 h.
+
+A batch is two statements whatever its size (one check, one INSERT … SELECT that also writes the
+'report' events), so the cases table's statement trigger sends one notification per batch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from gridwatch.db import load_sql
+
+__all__ = [
+    "InputError", "NotFound", "COORD_SYSTEMS", "CHANNELS", "GRADES", "LEVELS", "GANSU_EXTENT",
+    "DUPLICATE_METRES", "DUPLICATE_HOURS", "MAX_BATCH", "categories", "prepare", "create_case", "create_cases",
+    "stamp_point", "CASE_COLUMNS", "case_select",
+]
+
+HERE = Path(__file__).resolve().parent
+COORD_SYSTEMS = ("wgs84", "gcj02", "cgcs2000")
+CHANNELS = ("grid_worker", "window", "hotline", "online", "open311", "petition", "referral", "simulator")
+GRADES = ("red", "orange", "yellow")
+LEVELS = ("village", "township", "county", "prefecture", "province")
+GANSU_EXTENT = (92.1, 32.6, 108.8, 42.8)  # lon min, lat min, lon max, lat max (rough; the outline decides)
+DUPLICATE_METRES = 50
+DUPLICATE_HOURS = 72
+MAX_BATCH = 20_000
+MAX_TEXT = {"title": 200, "description": 4000, "reporter_name": 100, "reporter_phone": 40, "address": 300,
+            "client_request_id": 100}
+
+# Columns the API shows for a case (also what create_* return).
+CASE_COLUMNS = (
+    "id", "ref", "client_request_id", "category_code", "family", "title", "description", "channel", "grade", "state",
+    "grid_code", "village_code", "township_code", "county_code", "prefecture_code", "handling_level",
+    "department_id", "deadline", "respond_by", "reported_at", "accepted_at", "dispatched_at", "closed_at",
+    "closed_level", "closed_on_time", "escalations", "returns", "reworks", "extensions", "resolved",
+    "satisfaction", "duplicate_of", "coord_system", "address", "updated_at",
+)
+
+
+class InputError(ValueError):
+    """Bad input: names the field, the value and the fix (English and Chinese). Nothing was written."""
+
+    status = 422
+
+    def __init__(self, message: str, *, field: str | None = None, value: Any = None, fix: str | None = None,
+                 message_zh: str | None = None, code: str = "invalid", status: int | None = None,
+                 details: list[dict] | None = None):
+        super().__init__(message)
+        self.message, self.field, self.value, self.fix = message, field, value, fix
+        self.message_zh, self.code = message_zh, code
+        self.details = details or []
+        if status is not None:
+            self.status = status
+
+    def to_dict(self) -> dict:
+        out = {"code": self.code, "message": self.message}
+        if self.message_zh:
+            out["message_zh"] = self.message_zh
+        if self.field is not None:
+            out["field"] = self.field
+            out["value"] = _jsonable(self.value)
+        if self.fix:
+            out["fix"] = self.fix
+        if self.details:
+            out["details"] = self.details
+        return out
+
+
+class NotFound(InputError):
+    status = 404
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def categories(conn: psycopg.Connection) -> dict[str, dict]:
+    """{code: category row} (a small table, read per call; nothing cached at import)."""
+    rows = conn.execute(
+        "SELECT code, family, name_zh, name_en, department_kind, time_limit_hours, default_grade "
+        "FROM category ORDER BY sort_key NULLS LAST, code").fetchall()
+    return {r["code"]: dict(r) for r in _dicts(conn, rows)}
+
+
+def _dicts(conn, rows):
+    if rows and not isinstance(rows[0], dict):
+        raise TypeError("gridwatch connections use dict rows (row_factory=dict_row)")
+    return rows
+
+
+def _number(item: dict, key: str, where: str) -> float:
+    value = item.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                value = None
+        else:
+            value = None
+    if value is None or not math.isfinite(value):
+        raise InputError(
+            f"{where}{key} must be a finite number of degrees, got {item.get(key)!r}",
+            message_zh=f"{where}{key} 必须是有限的经纬度数值（度），收到 {item.get(key)!r}",
+            field=f"{where}{key}", value=item.get(key),
+            fix=f"send {key} as a JSON number, e.g. {'103.83' if key == 'lon' else '36.06'}")
+    return float(value)
+
+
+def _text(item: dict, key: str, where: str, *, required: bool = False) -> str | None:
+    value = item.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise InputError(f"{where}{key} is required", message_zh=f"缺少必填字段 {where}{key}",
+                             field=f"{where}{key}", value=value, fix=f"send {key} as a non-empty string")
+        return None
+    if not isinstance(value, str):
+        raise InputError(f"{where}{key} must be a string, got {value!r}", message_zh=f"{where}{key} 必须是字符串",
+                         field=f"{where}{key}", value=value, fix=f"send {key} as a JSON string")
+    limit = MAX_TEXT.get(key)
+    if limit and len(value) > limit:
+        raise InputError(f"{where}{key} is {len(value)} characters long; at most {limit} are accepted",
+                         message_zh=f"{where}{key} 超过 {limit} 个字符", field=f"{where}{key}", value=value[:40] + "…",
+                         fix=f"shorten {key} to {limit} characters")
+    return value.strip()
+
+
+def _choice(item: dict, key: str, where: str, allowed: tuple[str, ...], default: str | None) -> str | None:
+    value = item.get(key)
+    if value is None or value == "":
+        return default
+    if value not in allowed:
+        raise InputError(f"{where}{key} {value!r} is not one of {', '.join(allowed)}",
+                         message_zh=f"{where}{key} 的取值 {value!r} 无效，可用：{'、'.join(allowed)}",
+                         field=f"{where}{key}", value=value, fix=f"use one of: {', '.join(allowed)}")
+    return value
+
+
+def prepare(conn: psycopg.Connection, items: list[dict], *, default_channel: str = "online") -> list[dict]:
+    """Check and normalise raw case dicts (before any write); raise :class:`InputError` on the first bad one.
+
+    Accepted keys: category (required), lon, lat (required), coord_system (wgs84 | gcj02 | cgcs2000),
+    title, description, grade, channel, client_request_id, reporter_name, reporter_phone, parties
+    (list), address, handling_level, reported_at (datetime; Python callers only).
+    """
+    if not isinstance(items, list) or not items:
+        raise InputError("a batch needs at least one case", message_zh="批量提交至少需要一件案件",
+                         field="cases", value=items if not isinstance(items, list) else [], fix="send a non-empty list of cases")
+    if len(items) > MAX_BATCH:
+        raise InputError(f"a batch holds at most {MAX_BATCH} cases, got {len(items)}",
+                         message_zh=f"每批最多 {MAX_BATCH} 件，收到 {len(items)} 件", field="cases", value=len(items),
+                         fix=f"split it into batches of {MAX_BATCH} or fewer", status=413, code="batch_too_large")
+    cats = categories(conn)
+    many = len(items) > 1
+    out = []
+    for k, item in enumerate(items):
+        where = f"cases[{k}]." if many else ""
+        if not isinstance(item, dict):
+            raise InputError(f"{where or 'the case'} must be a JSON object, got {type(item).__name__}",
+                             message_zh="每件案件必须是 JSON 对象", field=where.rstrip(".") or "body", value=item,
+                             fix="send {\"category\": …, \"lon\": …, \"lat\": …}")
+        code = _text(item, "category", where, required=True)
+        if code not in cats:
+            raise InputError(
+                f"{where}category {code!r} is unknown; known categories: {', '.join(cats)} (GET /api/v1/categories)",
+                message_zh=f"未知的案件类别 {code!r}；可用类别见 GET /api/v1/categories",
+                field=f"{where}category", value=code, fix="use a code from GET /api/v1/categories", code="unknown_category")
+        cat = cats[code]
+        lon, lat = _number(item, "lon", where), _number(item, "lat", where)
+        coord_system = _choice(item, "coord_system", where, COORD_SYSTEMS, "wgs84")
+        parties = item.get("parties") or []
+        if not isinstance(parties, list):
+            raise InputError(f"{where}parties must be a list", message_zh=f"{where}parties 必须是列表",
+                             field=f"{where}parties", value=parties, fix="send parties as a JSON list of names or objects")
+        reported_at = item.get("reported_at")
+        if reported_at is not None and not isinstance(reported_at, datetime):
+            raise InputError(f"{where}reported_at is set by the server", field=f"{where}reported_at", value=reported_at,
+                             message_zh="报告时间由服务器记录", fix="leave reported_at out")
+        out.append({
+            "category": code, "family": cat["family"],
+            "title": _text(item, "title", where) or cat["name_zh"],
+            "description": _text(item, "description", where),
+            "channel": _choice(item, "channel", where, CHANNELS, default_channel),
+            "grade": _choice(item, "grade", where, GRADES, cat["default_grade"]),
+            "client_request_id": _text(item, "client_request_id", where),
+            "reporter_name": _text(item, "reporter_name", where),
+            "reporter_phone": _text(item, "reporter_phone", where),
+            "address": _text(item, "address", where),
+            "handling_level": _choice(item, "handling_level", where, LEVELS, None),
+            "parties": json.dumps(parties, ensure_ascii=False),
+            "coord_system": coord_system, "input_lon": lon, "input_lat": lat, "reported_at": reported_at,
+            "_where": where,
+        })
+    _convert(out)
+    return out
+
+
+def _convert(rows: list[dict]) -> None:
+    """WGS84 lon/lat for each row (GCJ-02 converted; CGCS2000 is taken as WGS84, within a metre)."""
+    gcj = [r for r in rows if r["coord_system"] == "gcj02"]
+    if gcj:
+        from geo.coords import gcj02_to_wgs84
+
+        lons, lats = gcj02_to_wgs84([r["input_lon"] for r in gcj], [r["input_lat"] for r in gcj])
+        for r, lo, la in zip(gcj, lons, lats):
+            r["lon"], r["lat"] = float(lo), float(la)
+    for r in rows:
+        if r["coord_system"] != "gcj02":
+            r["lon"], r["lat"] = r["input_lon"], r["input_lat"]
+
+
+def _locate(conn: psycopg.Connection, rows: list[dict]) -> None:
+    """Stamp each row's leaf region code, or refuse the batch naming the first point outside Gansu."""
+    found = conn.execute(load_sql(HERE, "intake_locate"),
+                         {"lon": [r["lon"] for r in rows], "lat": [r["lat"] for r in rows]}).fetchall()
+    for r, f in zip(rows, found):
+        r["leaf"] = f["leaf"]
+        if f["inside"]:
+            continue
+        where = r["_where"]
+        lon, lat = r["input_lon"], r["input_lat"]
+        if f["swapped_inside"]:
+            raise InputError(
+                f"{where}lon {lon}, lat {lat} is outside Gansu, but lon {lat}, lat {lon} is inside: "
+                f"latitude and longitude look swapped",
+                message_zh=f"经度 {lon}、纬度 {lat} 不在甘肃省内，而经度 {lat}、纬度 {lon} 在省内：经纬度似乎填反了",
+                field=f"{where}lon", value={"lon": lon, "lat": lat},
+                fix=f"send lon={lat}, lat={lon} (longitude is x, east; latitude is y, north)", code="swapped_coordinates")
+        if not f["province_loaded"]:
+            raise InputError(
+                "no Gansu outline is loaded, so no point can be placed", message_zh="尚未加载甘肃省边界，无法定位案件",
+                field=f"{where}lon", value={"lon": lon, "lat": lat}, fix="run `gridwatch etl gansu` first",
+                code="no_boundaries", status=503)
+        x0, y0, x1, y1 = GANSU_EXTENT
+        system = "" if r["coord_system"] == "wgs84" else f" ({r['coord_system']})"
+        raise InputError(
+            f"{where}lon {lon}, lat {lat}{system} is outside Gansu (roughly lon {x0}–{x1}, lat {y0}–{y1})",
+            message_zh=f"经度 {lon}、纬度 {lat} 不在甘肃省范围内（约东经 {x0}–{x1}°，北纬 {y0}–{y1}°）",
+            field=f"{where}lon", value={"lon": lon, "lat": lat},
+            fix="send a point inside Gansu in WGS84 degrees; AMap/Tencent coordinates need coord_system=gcj02",
+            code="outside_gansu")
+
+
+def case_select(where: sql.Composable) -> sql.Composed:
+    """``SELECT <CASE_COLUMNS>, lon, lat FROM cases <where>`` (identifiers quoted by psycopg)."""
+    return sql.SQL("SELECT {cols}, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM cases {where}").format(
+        cols=sql.SQL(", ").join(sql.Identifier(c) for c in CASE_COLUMNS), where=where)
+
+
+def stamp_point(conn: psycopg.Connection, lon: float, lat: float) -> dict:
+    """Region codes of a WGS84 point (all None outside every region)."""
+    row = conn.execute(
+        "SELECT l.* FROM region_lineage(region_leaf(ST_SetSRID(ST_MakePoint(%s, %s), 4326))) l", (lon, lat)).fetchone()
+    keys = ("grid_code", "village_code", "township_code", "county_code", "prefecture_code")
+    return {k: (row[k] if row else None) for k in keys}
+
+
+def create_cases(conn: psycopg.Connection, items: list[dict], *, actor: str = "intake",
+                 default_channel: str = "online") -> list[tuple[dict, bool]]:
+    """Validate and insert ``items`` (all or nothing); return [(case, created)] in input order.
+
+    ``created`` is False where the ``client_request_id`` was already known: the existing case is
+    returned and nothing new is written for it. Run inside ``gridwatch.db.transaction``.
+    """
+    rows = prepare(conn, items, default_channel=default_channel)
+    _locate(conn, rows)
+    ids = [r["id"] for r in conn.execute(
+        "SELECT nextval('cases_id_seq') AS id FROM generate_series(1, %s)", (len(rows),)).fetchall()]
+    params = {
+        "id": ids,
+        "crid": [r["client_request_id"] for r in rows],
+        "category": [r["category"] for r in rows],
+        "family": [r["family"] for r in rows],
+        "title": [r["title"] for r in rows],
+        "description": [r["description"] for r in rows],
+        "channel": [r["channel"] for r in rows],
+        "reporter_name": [r["reporter_name"] for r in rows],
+        "reporter_phone": [r["reporter_phone"] for r in rows],
+        "parties": [r["parties"] for r in rows],
+        "grade": [r["grade"] for r in rows],
+        "lon": [r["lon"] for r in rows],
+        "lat": [r["lat"] for r in rows],
+        "leaf": [r["leaf"] for r in rows],
+        "coord_system": [r["coord_system"] for r in rows],
+        "address": [r["address"] for r in rows],
+        "level": [r["handling_level"] for r in rows],
+        "reported_at": [r["reported_at"] for r in rows],
+        "actor": actor,
+    }
+    inserted = {r["case_id"] for r in conn.execute(load_sql(HERE, "intake_insert"), params).fetchall()}
+    found = conn.execute(
+        case_select(sql.SQL("WHERE id = ANY(%s) OR client_request_id = ANY(%s)")),
+        (list(inserted), [c for c in params["crid"] if c]),
+    ).fetchall()
+    by_id = {r["id"]: r for r in found}
+    by_crid = {r["client_request_id"]: r for r in found if r["client_request_id"]}
+    out = []
+    for case_id, crid in zip(ids, params["crid"]):
+        if case_id in inserted:
+            out.append((dict(by_id[case_id]), True))
+        else:
+            out.append((dict(by_crid[crid]), False))
+    return out
+
+
+def create_case(conn: psycopg.Connection, item: dict, *, actor: str = "intake",
+                default_channel: str = "online") -> tuple[dict, bool]:
+    """One case (see :func:`create_cases`): returns (case, created)."""
+    return create_cases(conn, [item], actor=actor, default_channel=default_channel)[0]
