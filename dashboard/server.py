@@ -21,6 +21,7 @@ __all__ = ["create_app", "ROUTERS"]
 # Each module exposes ``router`` (a FastAPI APIRouter). Order matters only for overlapping paths.
 ROUTERS: tuple[str, ...] = (
     "gridwatch.api.health",
+    "gridwatch.api.tiles",
 )
 
 HERE = Path(__file__).resolve().parent

@@ -1,0 +1,93 @@
+"""Vector tiles: ``/tiles/<layer>/<z>/<x>/<y>.pbf`` and the layer list ``/tiles/index.json``.
+
+Each tile is one ST_AsMVT query built from the layer's declaration (``layers/``). Its URL carries
+the layer's data version (``?v=``): a URL naming the current version is cached for good
+(``immutable``); any other URL is served fresh with ``no-cache``. The ETag is a hash of
+(layer, data version, z, x, y) — a client revalidating with ``If-None-Match`` gets 304 until the
+data behind the layer changes.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+import layers
+from gridwatch.db import transaction
+from layers.render import check_tile_address, layer_version, render_tile, tile_etag
+
+__all__ = ["router", "MVT_TYPE", "tile_path"]
+
+router = APIRouter(tags=["tiles"])
+
+MVT_TYPE = "application/vnd.mapbox-vector-tile"
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+
+
+def tile_path(layer: str, version: str) -> str:
+    """The site-relative tile URL template of ``layer`` at data ``version``."""
+    return f"/tiles/{layer}/{{z}}/{{x}}/{{y}}.pbf?v={version}"
+
+
+def _db_down(exc: Exception) -> JSONResponse:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return JSONResponse(status_code=503, content={"error": f"the database is unavailable ({first}); retry shortly"},
+                        headers={"Retry-After": "2", "Cache-Control": "no-store"})
+
+
+@router.get("/tiles/index.json", summary="The vector-tile layers, TileJSON-style")
+def tile_index(request: Request):
+    base = str(request.base_url).rstrip("/")
+    try:
+        with transaction(request.app.state.pool, readonly=True) as conn:
+            versions = {layer.name: layer_version(conn, layer) for layer in layers.LAYERS}
+    except (psycopg.Error, TimeoutError) as exc:
+        return _db_down(exc)
+    return {
+        "tilejson": "3.0.0",
+        "name": "gridwatch",
+        "scheme": "xyz",
+        "format": "pbf",
+        "layers": [
+            {
+                "name": layer.name,
+                "title": {"zh": layer.title_zh, "en": layer.title_en},
+                "description": layer.about,
+                "geometry": layer.geometry,
+                "minzoom": layer.minzoom,
+                "maxzoom": layer.maxzoom,
+                "fields": {p: "" for p in layer.properties},
+                "version": versions[layer.name],
+                "tiles": [base + tile_path(layer.name, versions[layer.name])],
+                "style": layer.style,
+            }
+            for layer in layers.LAYERS
+        ],
+    }
+
+
+@router.get("/tiles/{layer}/{z}/{x}/{y}.pbf", summary="One vector tile (Mapbox Vector Tile)",
+            response_class=Response, responses={200: {"content": {MVT_TYPE: {}}}, 304: {}, 400: {}, 404: {}})
+def tile(layer: str, z: int, x: int, y: int, request: Request, v: str | None = None):
+    try:
+        declared = layers.get(layer)
+    except layers.LayerNotFound as exc:
+        return JSONResponse(status_code=404, content={"error": str(exc)})
+    try:
+        check_tile_address(z, x, y)
+    except ValueError as exc:
+        return JSONResponse(status_code=400, content={"error": str(exc)})
+    try:
+        with transaction(request.app.state.pool, readonly=True) as conn:
+            version = layer_version(conn, declared)
+            etag = tile_etag(declared.name, version, z, x, y)
+            headers = {"ETag": etag, "Cache-Control": IMMUTABLE if v == version else REVALIDATE,
+                       "X-Data-Version": version, "Vary": "Accept-Encoding"}
+            if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+                return Response(status_code=304, headers=headers)
+            body = render_tile(conn, declared, z, x, y)
+    except (psycopg.Error, TimeoutError) as exc:
+        return _db_down(exc)
+    return Response(content=body, media_type=MVT_TYPE, headers=headers)
