@@ -1,0 +1,224 @@
+"""/api/v1: create and query cases, act on them, categories, departments, and live version push (SSE)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from psycopg import sql
+from pydantic import BaseModel, ConfigDict, Field
+
+from gridwatch import cases as lifecycle
+from gridwatch import intake
+from gridwatch.api.errors import ApiRoute, json_response
+from gridwatch.db import transaction
+
+__all__ = ["router", "CaseIn", "ActionIn", "region_column"]
+
+router = APIRouter(prefix="/api/v1", route_class=ApiRoute, tags=["cases"])
+
+Level = Literal["village", "township", "county", "prefecture", "province"]
+LEVEL_BY_LENGTH = {2: None, 4: "prefecture_code", 6: "county_code", 9: "township_code", 12: "village_code", 15: "grid_code"}
+
+
+class CaseIn(BaseModel):
+    """A case report. Coordinates are WGS84 degrees unless coord_system says otherwise."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "category": "neighbour", "lon": 100.455, "lat": 38.932, "title": "邻居院墙纠纷",
+        "client_request_id": "app-7f3c2a", "channel": "grid_worker"}]})
+
+    category: str = Field(description="category code (GET /api/v1/categories)", max_length=60)
+    lon: float = Field(description="longitude (x), degrees east", allow_inf_nan=False)
+    lat: float = Field(description="latitude (y), degrees north", allow_inf_nan=False)
+    coord_system: Literal["wgs84", "gcj02", "cgcs2000"] = Field("wgs84", description="gcj02 for AMap/Tencent clients")
+    title: str | None = Field(None, max_length=200)
+    description: str | None = Field(None, max_length=4000)
+    grade: Literal["red", "orange", "yellow"] | None = Field(None, description="default: the category's")
+    channel: Literal["grid_worker", "window", "hotline", "online", "open311", "petition", "referral", "simulator"] | None = None
+    client_request_id: str | None = Field(None, max_length=100, description="idempotency key: a retry returns the same case")
+    reporter_name: str | None = Field(None, max_length=100)
+    reporter_phone: str | None = Field(None, max_length=40)
+    parties: list[Any] = Field(default_factory=list)
+    address: str | None = Field(None, max_length=300)
+    handling_level: Level | None = Field(None, description="the level of the centre taking it (default: by grade)")
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cases: list[CaseIn] = Field(description=f"1 to {intake.MAX_BATCH} cases; all are written or none")
+
+
+class ActionIn(BaseModel):
+    """One lifecycle action; which fields it needs: GET /api/v1/cases/transitions."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"action": "dispatch", "actor": "甘州区综治中心", "department_id": 12},
+        {"action": "return", "actor": "新墩镇司法所", "note": "不属本所职责"}]})
+
+    action: str = Field(description="accept, reject, dispatch, return, start, feedback, verify, rework, …")
+    actor: str = Field(min_length=1, max_length=100, description="who acts")
+    note: str | None = Field(None, max_length=4000, description="reason, instructions or feedback")
+    department_id: int | None = None
+    hours: int | None = Field(None, description="extension hours, or a first deadline override at dispatch")
+    level: Level | None = Field(None, description="hand_down target level")
+    resolved: bool | None = None
+    satisfaction: int | None = None
+    kind: Literal["people", "administrative", "judicial"] | None = Field(None, description="mediation kind")
+    mediator: str | None = Field(None, max_length=200)
+    outcome: Literal["agreed", "failed"] | None = None
+    agreement: str | None = Field(None, max_length=4000)
+    mediation_id: int | None = None
+
+
+def _public(case: dict, created: bool | None = None) -> dict:
+    out = dict(case)
+    if created is not None:
+        out["created"] = created
+    out["possible_duplicate"] = case.get("duplicate_of") is not None
+    return out
+
+
+def region_column(code: str) -> sql.Composable | None:
+    """The cases column to filter on for a region code (None for the province: everything)."""
+    if not code.isdigit() or len(code) not in LEVEL_BY_LENGTH:
+        raise intake.InputError(f"region {code!r} is not a region code (2, 4, 6, 9, 12 or 15 digits)",
+                                message_zh="地区编码无效", field="region", value=code,
+                                fix="use a code such as 6207 (张掖市) or 620702 (甘州区)")
+    column = LEVEL_BY_LENGTH[len(code)]
+    return sql.Identifier(column) if column else None
+
+
+@router.get("/categories", summary="Case categories: disputes and GB/T 30428 events, with department kind and time limit")
+def list_categories(request: Request):
+    with transaction(request.app.state.pool, readonly=True) as conn:
+        return list(intake.categories(conn).values())
+
+
+@router.get("/departments", summary="Departments cases are dispatched to, by region and kind")
+def list_departments(request: Request, region: str | None = None, kind: str | None = None,
+                     limit: int = Query(200, ge=1, le=5000)):
+    with transaction(request.app.state.pool, readonly=True) as conn:
+        rows = conn.execute(
+            """SELECT id, name, kind, region_code, phone FROM department
+               WHERE (%(region)s::text IS NULL OR region_code = %(region)s) AND (%(kind)s::text IS NULL OR kind = %(kind)s)
+               ORDER BY region_code, kind, id LIMIT %(limit)s""", {"region": region, "kind": kind, "limit": limit}).fetchall()
+    return rows
+
+
+@router.get("/cases/transitions", summary="The lifecycle's transition table: for each action, from which states, to which, needing what")
+def transitions():
+    return [{"action": t.action, "from": list(t.sources),
+             "to": {"=": "(unchanged)", "<": "(the state it was parked from)"}.get(t.target, t.target),
+             "needs": list(t.needs), "name_zh": t.name_zh} for t in lifecycle.TRANSITIONS.values()]
+
+
+@router.post("/cases", status_code=201, summary="Report a case (idempotent on client_request_id)",
+             responses={200: {"description": "a case with this client_request_id already existed; it is returned"},
+                        201: {"description": "created"}, 400: {"description": "malformed JSON"},
+                        413: {"description": "body too large"}, 422: {"description": "invalid: field, value and fix named"}})
+def post_case(request: Request, body: CaseIn):
+    with transaction(request.app.state.pool) as conn:
+        case, created = intake.create_case(conn, body.model_dump(exclude_none=True))
+    return json_response(_public(case, created), 201 if created else 200)
+
+
+@router.post("/cases/batch", status_code=201, summary="Report many cases at once: all are written or none (one notification)")
+def post_batch(request: Request, body: BatchIn):
+    items = [c.model_dump(exclude_none=True) for c in body.cases]
+    with transaction(request.app.state.pool) as conn:
+        results = intake.create_cases(conn, items)
+    out = [{"id": c["id"], "ref": c["ref"], "client_request_id": c["client_request_id"], "created": created,
+            "grid_code": c["grid_code"], "duplicate_of": c["duplicate_of"]} for c, created in results]
+    return json_response({"count": len(out), "created": sum(1 for r in out if r["created"]), "cases": out}, 201)
+
+
+@router.get("/cases", summary="Query cases by state, category, grade, region and time")
+def query_cases(request: Request, state: str | None = None, category: str | None = None, grade: str | None = None,
+                region: str | None = Query(None, description="region code: cases inside it"),
+                since: datetime | None = None, until: datetime | None = None,
+                overdue: bool | None = Query(None, description="open and past their deadline"),
+                client_request_id: str | None = None,
+                limit: int = Query(100, ge=1, le=5000), offset: int = Query(0, ge=0)):
+    if state is not None and state not in lifecycle.STATES:
+        raise intake.InputError(f"state {state!r} is not one of {', '.join(lifecycle.STATES)}", field="state", value=state,
+                                message_zh="状态无效", fix=f"use one of: {', '.join(lifecycle.STATES)}")
+    where = [sql.SQL("TRUE")]
+    params: list[Any] = []
+    for column, value in (("state", state), ("category_code", category), ("grade", grade),
+                          ("client_request_id", client_request_id)):
+        if value is not None:
+            where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+            params.append(value)
+    if region:
+        column = region_column(region)
+        if column is not None:
+            where.append(sql.SQL("{} = %s").format(column))
+            params.append(region)
+    if since:
+        where.append(sql.SQL("reported_at >= %s"))
+        params.append(since)
+    if until:
+        where.append(sql.SQL("reported_at < %s"))
+        params.append(until)
+    if overdue:
+        where.append(sql.SQL("state NOT IN ('closed', 'rejected') AND deadline < now()"))
+    query = intake.case_select(sql.SQL("WHERE {} ORDER BY reported_at DESC, id DESC LIMIT %s OFFSET %s").format(
+        sql.SQL(" AND ").join(where)))
+    with transaction(request.app.state.pool, readonly=True) as conn:
+        rows = conn.execute(query, [*params, limit, offset]).fetchall()
+    return json_response([_public(r) for r in rows])
+
+
+@router.get("/cases/{case_id}", summary="One case with its event trail and mediation attempts")
+def get_case(request: Request, case_id: int):
+    with transaction(request.app.state.pool, readonly=True) as conn:
+        case = lifecycle.get_case(conn, case_id)
+        case["events"] = lifecycle.case_events(conn, case_id)
+        case["mediations"] = lifecycle.case_mediations(conn, case_id)
+        case["allowed_actions"] = lifecycle.allowed_actions(case["state"])
+    return json_response(_public(case))
+
+
+@router.get("/cases/{case_id}/events", summary="A case's append-only event trail (who, when, from → to, note)")
+def get_events(request: Request, case_id: int):
+    with transaction(request.app.state.pool, readonly=True) as conn:
+        lifecycle.get_case(conn, case_id)
+        return json_response(lifecycle.case_events(conn, case_id))
+
+
+@router.post("/cases/{case_id}/actions", summary="Act on a case: accept, dispatch, return, escalate, close, …",
+             responses={409: {"description": "illegal transition: the current state and the allowed actions are named"}})
+def post_action(request: Request, case_id: int, body: ActionIn):
+    fields = body.model_dump(exclude_none=True, exclude={"action", "actor", "note"})
+    with transaction(request.app.state.pool) as conn:
+        out = lifecycle.apply(conn, case_id, body.action, body.actor, note=body.note, **fields)
+    out["case"]["allowed_actions"] = lifecycle.allowed_actions(out["case"]["state"])
+    return json_response(out)
+
+
+@router.get("/live", summary="Server-sent events: the data versions, pushed when they change",
+            response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "`event: version` with {table: version}; a comment every 15 s keeps it open"}})
+def live(request: Request, once: bool = Query(False, description="close after the first version message")):
+    listener = request.app.state.listener
+
+    def stream():
+        seen: dict[str, int] = {}
+        yield "retry: 1000\n\n"
+        while True:
+            versions = listener.wait_for_change(seen, timeout=15.0)
+            if versions != seen:
+                seen = versions
+                yield f"event: version\ndata: {json.dumps(versions)}\n\n"
+                if once:
+                    return
+            else:
+                yield ": keep-alive\n\n"
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

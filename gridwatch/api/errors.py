@@ -1,0 +1,194 @@
+"""Shared error handling for the JSON API: plain, bilingual messages that name the field, the value and the fix.
+
+Routers use ``route_class=ApiRoute`` (or :func:`route_class` with their own error format, as the
+Open311 façade does). The route class, before FastAPI parses anything:
+
+- refuses a body larger than ``GRIDWATCH_MAX_BODY_BYTES`` with 413 (counting the bytes it reads,
+  not trusting Content-Length alone);
+- refuses malformed JSON with 400 naming line, column and character position;
+- turns FastAPI/pydantic validation errors into 422 naming each field, value and fix;
+- turns :class:`gridwatch.intake.InputError` (and subclasses) into their status with the same shape;
+- answers 503 when the database cannot be reached.
+
+Error body: ``{"error": {"code", "message", "message_zh", "field", "value", "fix", "details"}}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from gridwatch import config
+from gridwatch.intake import InputError
+
+__all__ = ["ApiRoute", "route_class", "error_body", "json_response", "max_body_bytes"]
+
+FIX_BY_TYPE = {
+    "missing": "add the field",
+    "float_parsing": "send a JSON number",
+    "float_type": "send a JSON number",
+    "finite_number": "send a finite number",
+    "int_parsing": "send a whole number",
+    "int_type": "send a whole number",
+    "string_type": "send a JSON string",
+    "string_too_long": "shorten it",
+    "literal_error": "use one of the allowed values",
+    "extra_forbidden": "remove the field (see the OpenAPI spec at /openapi.json for accepted fields)",
+    "list_type": "send a JSON list",
+    "model_attributes_type": "send a JSON object",
+    "dict_type": "send a JSON object",
+    "date_from_datetime_parsing": "send a date as YYYY-MM-DD",
+    "date_parsing": "send a date as YYYY-MM-DD",
+    "bool_parsing": "send true or false",
+    "greater_than_equal": "send a larger value",
+    "less_than_equal": "send a smaller value",
+}
+
+
+def max_body_bytes() -> int:
+    return int(config.get("GRIDWATCH_MAX_BODY_BYTES"))
+
+
+def json_response(content: Any, status_code: int = 200) -> Response:
+    """JSON without FastAPI's per-field encoder (fast for large lists); dates become ISO strings."""
+    body = json.dumps(content, ensure_ascii=False, default=_default, separators=(",", ":"))
+    return Response(body, status_code=status_code, media_type="application/json")
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def error_body(code: str, message: str, *, message_zh: str | None = None, field: str | None = None,
+               value: Any = None, fix: str | None = None, details: list | None = None) -> dict:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if message_zh:
+        err["message_zh"] = message_zh
+    if field is not None:
+        err["field"] = field
+        err["value"] = value
+    if fix:
+        err["fix"] = fix
+    if details:
+        err["details"] = details
+    return {"error": err}
+
+
+def _field_name(loc: tuple) -> str:
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or ".".join(str(p) for p in loc)
+
+
+def _validation(exc: RequestValidationError) -> tuple[int, dict]:
+    details = []
+    for e in exc.errors():
+        field = _field_name(tuple(e.get("loc", ())))
+        value = e.get("input")
+        if e.get("type") == "missing":
+            value = None
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            value = repr(value)
+        fix = FIX_BY_TYPE.get(e.get("type"), "correct the value")
+        ctx = e.get("ctx") or {}
+        if e.get("type") == "literal_error" and "expected" in ctx:
+            fix = f"use one of: {ctx['expected']}"
+        details.append({"field": field, "value": value, "problem": e.get("msg"), "fix": fix})
+    first = details[0] if details else {"field": "body", "value": None, "problem": "invalid", "fix": "see the OpenAPI spec"}
+    more = f" (and {len(details) - 1} more problem(s), see details)" if len(details) > 1 else ""
+    message = f"{first['field']}: {first['problem']}, got {first['value']!r}; {first['fix']}{more}"
+    body = error_body("validation", message, message_zh=f"字段 {first['field']} 无效：{first['problem']}",
+                      field=first["field"], value=first["value"], fix=first["fix"], details=details)
+    return 422, body
+
+
+def _too_large(size: int, limit: int) -> tuple[int, dict]:
+    return 413, error_body(
+        "body_too_large", f"the request body is {size:,}+ bytes; this server accepts at most {limit:,} bytes",
+        message_zh=f"请求体超过上限 {limit:,} 字节", field="body", value=size,
+        fix=f"send smaller batches (under {limit:,} bytes) or raise GRIDWATCH_MAX_BODY_BYTES")
+
+
+def _default_format(status: int, body: dict) -> Response:
+    return JSONResponse(body, status_code=status)
+
+
+def route_class(formatter: Callable[[int, dict], Response] = _default_format, *, expects: str = "json") -> type[APIRoute]:
+    """An APIRoute class whose errors are rendered by ``formatter(status, error_body)``.
+
+    ``expects``: "json" (bodies must be JSON) or "json_or_form" (urlencoded forms accepted too).
+    """
+
+    class _Route(APIRoute):
+        def get_route_handler(self):
+            original = super().get_route_handler()
+
+            async def handler(request: Request) -> Response:
+                if request.method in ("POST", "PUT", "PATCH"):
+                    limit = max_body_bytes()
+                    declared = request.headers.get("content-length", "")
+                    if declared.isdigit() and int(declared) > limit:
+                        return formatter(*_too_large(int(declared), limit))
+                    body = bytearray()
+                    async for chunk in request.stream():
+                        body += chunk
+                        if len(body) > limit:
+                            return formatter(*_too_large(len(body), limit))
+                    request._body = bytes(body)
+                    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+                    is_form = ctype == "application/x-www-form-urlencoded"
+                    if body and not is_form:
+                        if expects == "json" and ctype and not (ctype == "application/json" or ctype.endswith("+json")):
+                            return formatter(415, error_body(
+                                "unsupported_media_type", f"the body is {ctype}; this endpoint reads JSON",
+                                message_zh="请求体须为 JSON", field="content-type", value=ctype,
+                                fix="send Content-Type: application/json"))
+                        try:
+                            json.loads(body)
+                        except UnicodeDecodeError as e:
+                            return formatter(400, error_body(
+                                "malformed_json", f"the body is not UTF-8 text (byte {e.start})",
+                                message_zh="请求体不是 UTF-8 文本", field="body", value=e.start, fix="encode the JSON as UTF-8"))
+                        except json.JSONDecodeError as e:
+                            return formatter(400, error_body(
+                                "malformed_json",
+                                f"the body is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno} (character {e.pos})",
+                                message_zh=f"请求体不是合法的 JSON：第 {e.lineno} 行第 {e.colno} 列（第 {e.pos} 个字符）",
+                                field="body", value=e.doc[max(0, e.pos - 20):e.pos + 20],
+                                fix="check the JSON near that position (quotes, commas, brackets)"))
+                        if not ctype:
+                            # treat an unlabelled body as JSON rather than failing on the missing header
+                            headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
+                            request.scope["headers"] = headers + [(b"content-type", b"application/json")]
+                            if hasattr(request, "_headers"):
+                                del request._headers
+                try:
+                    return await original(request)
+                except RequestValidationError as exc:
+                    return formatter(*_validation(exc))
+                except InputError as exc:
+                    return formatter(exc.status, {"error": exc.to_dict()})
+                except psycopg.OperationalError as exc:
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    return formatter(503, error_body("database_unavailable", f"the database is unavailable: {first}",
+                                                     message_zh="数据库暂时不可用", fix="retry shortly"))
+
+            return handler
+
+    return _Route
+
+
+ApiRoute = route_class()
