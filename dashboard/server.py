@@ -22,6 +22,7 @@ __all__ = ["create_app", "ROUTERS"]
 ROUTERS: tuple[str, ...] = (
     "gridwatch.api.health",
     "gridwatch.api.tiles",
+    "gridwatch.api.regions",
     "gridwatch.api.cases",
 )
 
