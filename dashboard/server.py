@@ -24,6 +24,9 @@ ROUTERS: tuple[str, ...] = (
     "gridwatch.api.tiles",
     "gridwatch.api.regions",
     "gridwatch.api.cases",
+    "gridwatch.api.hazards",
+    "gridwatch.api.checkins",
+    "gridwatch.api.open311",
 )
 
 HERE = Path(__file__).resolve().parent

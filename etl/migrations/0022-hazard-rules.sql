@@ -55,12 +55,3 @@ BEGIN
 END $$;
 CREATE TRIGGER hazard_event_append_only BEFORE UPDATE OR DELETE ON hazard_event
     FOR EACH ROW EXECUTE FUNCTION hazard_event_append_only();
-
--- The demo history is loaded once per database: this ledger says when and with what seed.
-CREATE TABLE demo_load (
-    name       text PRIMARY KEY,
-    seed       bigint NOT NULL,
-    loaded_at  timestamptz NOT NULL DEFAULT now(),
-    seconds    double precision,
-    counts     jsonb NOT NULL DEFAULT '{}'::jsonb
-);
