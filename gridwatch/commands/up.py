@@ -38,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     _step(["etl", "gansu"])
     if "demo" in _etl_words():
         _step(["etl", "demo"])
+    if "centres" in _etl_words():
+        _step(["etl", "centres", "--demo"])
     sim = None
     if "simulate" in known and not args.no_simulator:
         url = f"http://127.0.0.1:{args.port}"
