@@ -27,6 +27,7 @@ ROUTERS: tuple[str, ...] = (
     "gridwatch.api.hazards",
     "gridwatch.api.checkins",
     "gridwatch.api.open311",
+    "gridwatch.api.coverage",
 )
 
 HERE = Path(__file__).resolve().parent
