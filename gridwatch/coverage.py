@@ -28,6 +28,7 @@ from typing import Iterable, Sequence
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
 
 from gridwatch.db import load_sql, transaction
 
@@ -37,6 +38,7 @@ __all__ = [
     "stored_thresholds", "recompute", "refresh", "region_info", "institutional", "evaluate",
     "region_coverage", "suggest_sites", "list_scenarios", "scenario_centres", "add_scenario_centre",
     "replace_scenario", "delete_scenario", "save_scenario", "reach_radius", "swap_hint", "GANSU_BOUNDS",
+    "list_centres", "get_centre", "create_centre", "update_centre", "delete_centre", "centres_near",
 ]
 
 HERE = Path(__file__).resolve().parent
@@ -80,6 +82,11 @@ class Thresholds:
 def reach_radius(level: str, thresholds: Thresholds) -> float:
     """The reach (metres) of a centre of ``level``."""
     return thresholds.township_m if level in TOWNSHIP_TIER else thresholds.county_m
+
+
+def _x(conn, query, params=None):
+    """Execute on a dict-row cursor, whatever the connection's own row factory."""
+    return conn.cursor(row_factory=dict_row).execute(query, params)
 
 
 def _rows(cur) -> list[dict]:
@@ -133,7 +140,7 @@ def _sql(name: str) -> str:
 
 def stored_thresholds(conn) -> tuple[Thresholds, dict] | None:
     """The thresholds the stored rows were computed with, and when; None before the first recompute."""
-    row = conn.execute("SELECT township_m, county_m, computed_at, seconds FROM coverage_params").fetchone()
+    row = _x(conn, "SELECT township_m, county_m, computed_at, seconds FROM coverage_params").fetchone()
     if row is None:
         return None
     return Thresholds(row["township_m"], row["county_m"]), {"computed_at": row["computed_at"], "seconds": row["seconds"]}
@@ -166,12 +173,12 @@ def recompute(conn, *, township_m: float | None = None, county_m: float | None =
         th = Thresholds(township_m if township_m is not None else base.township_m,
                         county_m if county_m is not None else base.county_m).check()
         p = _params("%", th, None, ())
-        c.execute("DELETE FROM grid_coverage")
-        c.execute("DELETE FROM township_coverage")
-        towns = c.execute(_insert("township_coverage", _TOWNSHIP_COLS, "coverage-townships"), p).rowcount
-        grids = c.execute(_insert("grid_coverage", _GRID_COLS, "coverage-grids"), p).rowcount
+        _x(c, "DELETE FROM grid_coverage")
+        _x(c, "DELETE FROM township_coverage")
+        towns = _x(c, _insert("township_coverage", _TOWNSHIP_COLS, "coverage-townships"), p).rowcount
+        grids = _x(c, _insert("grid_coverage", _GRID_COLS, "coverage-grids"), p).rowcount
         seconds = time.perf_counter() - started
-        c.execute(
+        _x(c, 
             """INSERT INTO coverage_params (id, township_m, county_m, computed_at, seconds) VALUES (true, %s, %s, now(), %s)
                ON CONFLICT (id) DO UPDATE SET township_m = EXCLUDED.township_m, county_m = EXCLUDED.county_m,
                                               computed_at = EXCLUDED.computed_at, seconds = EXCLUDED.seconds""",
@@ -197,19 +204,19 @@ def refresh(conn, points: Iterable[tuple[float, float, str]], centre_ids: Iterab
         if not pts:
             return {"full": False, "townships": 0, "grids": 0}
         p = _params("%", th, None, pts)
-        towns = [r["code"] for r in c.execute(_sql("coverage-affected"), p).fetchall()]
-        stale = [r["grid_code"] for r in c.execute(_sql("coverage-stale-grids"), {**p, "ids": ids}).fetchall()]
+        towns = [r["code"] for r in _x(c, _sql("coverage-affected"), p).fetchall()]
+        stale = [r["grid_code"] for r in _x(c, _sql("coverage-stale-grids"), {**p, "ids": ids}).fetchall()]
         n_towns = n_grids = 0
         if towns:
-            c.execute("DELETE FROM township_coverage WHERE township_code = ANY(%s)", (towns,))
-            n_towns = c.execute(_insert("township_coverage", _TOWNSHIP_COLS, "coverage-townships"),
+            _x(c, "DELETE FROM township_coverage WHERE township_code = ANY(%s)", (towns,))
+            n_towns = _x(c, _insert("township_coverage", _TOWNSHIP_COLS, "coverage-townships"),
                                 {**p, **_extra_params(()), "townships": towns}).rowcount
-            n_grids += c.execute(_insert("grid_coverage", _GRID_COLS, "coverage-grids", "grid_code"),
+            n_grids += _x(c, _insert("grid_coverage", _GRID_COLS, "coverage-grids", "grid_code"),
                                  {**p, **_extra_params(()), "townships": towns}).rowcount
         if stale:
-            n_grids += c.execute(_insert("grid_coverage", _GRID_COLS, "coverage-grids", "grid_code"),
+            n_grids += _x(c, _insert("grid_coverage", _GRID_COLS, "coverage-grids", "grid_code"),
                                  {**p, **_extra_params(()), "grids": stale}).rowcount
-        c.execute("UPDATE coverage_params SET computed_at = now()")
+        _x(c, "UPDATE coverage_params SET computed_at = now()")
     return {"full": False, "townships": n_towns, "grids": n_grids}
 
 
@@ -219,7 +226,7 @@ def region_info(conn, code: str) -> dict:
     """code, name, level and parent of a region at a coverage level; CoverageError if there is none."""
     if not isinstance(code, str) or not code.isdigit():
         raise CoverageError(f"region code {code!r} is not a region code: use digits such as 62, 6201, 620102")
-    row = conn.execute("SELECT code, name, level, parent_code FROM region WHERE code = %s", (code,)).fetchone()
+    row = _x(conn, "SELECT code, name, level, parent_code FROM region WHERE code = %s", (code,)).fetchone()
     if row is None:
         raise LookupError(f"region code {code!r} is not in the database: load the hierarchy (gridwatch etl gansu) or check the code")
     if row["level"] not in COVERAGE_LEVELS:
@@ -232,7 +239,7 @@ def institutional(conn, code: str) -> list[dict]:
     """Per level below ``code``: children, with a centre, with an entity centre, their shares, and the ones without."""
     region_info(conn, code)
     out = []
-    for r in conn.execute(_sql("coverage-institutional"), {"pattern": code + "%", "code": code}).fetchall():
+    for r in _x(conn, _sql("coverage-institutional"), {"pattern": code + "%", "code": code}).fetchall():
         missing = r["missing"] if not isinstance(r["missing"], str) else json.loads(r["missing"])
         out.append({
             "level": r["level"], "children": r["children"], "with_centre": r["with_centre"], "with_entity": r["with_entity"],
@@ -296,22 +303,24 @@ def _figures(t: dict, g: dict) -> dict:
 _SUM_T = ("area_km2", "covered_township_km2", "covered_county_km2", "covered_any_km2", "gap_km2")
 
 
-def _fresh(conn, p: dict, with_gaps: bool) -> tuple[list[dict], list[dict]]:
+def _fresh(conn, p: dict, gap_column: str | None) -> tuple[list[dict], list[dict]]:
+    gap = (sql.SQL("ST_AsGeoJSON({}, 6)").format(sql.Identifier(gap_column)) if gap_column else sql.SQL("NULL"))
     towns_q = sql.SQL("SELECT township_code, area_km2, covered_township_km2, covered_county_km2, covered_any_km2, gap_km2, "
-                      + ("ST_AsGeoJSON(gap_simple, 6) AS gap_geojson " if with_gaps else "NULL AS gap_geojson ")
-                      + "FROM (") + sql.SQL(_sql("coverage-townships")) + sql.SQL(") s")
-    towns = _rows(conn.execute(towns_q, p))
-    grids = _rows(conn.execute(_sql("coverage-grids"), p))
+                      "{} AS gap_geojson FROM (").format(gap) + sql.SQL(_sql("coverage-townships")) + sql.SQL(") s")
+    towns = _rows(_x(conn, towns_q, p))
+    grids = _rows(_x(conn, _sql("coverage-grids"), p))
     return towns, grids
 
 
 def evaluate(conn, code: str, *, scenario: str | None = None, extra: Sequence[Hypothetical] = (),
              thresholds: Thresholds | None = None, with_grids: bool = False, with_gaps: bool = False,
-             gap_simplify_deg: float = 0.0) -> Evaluation:
+             gap_simplify_deg: float = 0.0, full_gaps: bool = False) -> Evaluation:
     """Coverage of region ``code`` with the real registry plus ``scenario``'s centres plus ``extra`` points.
 
     Reads stored rows where nothing changes and recomputes only the townships that the scenario's and
     the extra points' reach touches (all of them when the thresholds differ from the stored ones).
+    ``with_gaps`` adds the gap polygons (simplified for display, further by ``gap_simplify_deg``
+    degrees; ``full_gaps`` gives them at full resolution instead).
     """
     started = time.perf_counter()
     region = region_info(conn, code)
@@ -324,21 +333,22 @@ def evaluate(conn, code: str, *, scenario: str | None = None, extra: Sequence[Hy
     p = _params(pattern, th, scenario, extra)
     stored_ok = stored is not None and stored[0] == th
     if stored_ok:
-        hypothetical = bool(extra) or (scenario is not None and conn.execute(
+        hypothetical = bool(extra) or (scenario is not None and _x(conn, 
             "SELECT EXISTS (SELECT 1 FROM centre WHERE scenario = %s) AS x", (scenario,)).fetchone()["x"])
-        affected = [r["code"] for r in conn.execute(_sql("coverage-affected"), p).fetchall()] if hypothetical else []
+        affected = [r["code"] for r in _x(conn, _sql("coverage-affected"), p).fetchall()] if hypothetical else []
     else:
         affected = None
 
     if stored_ok:
-        base = dict(conn.execute(_sql("coverage-stored"), {"pattern": pattern, "skip": affected}).fetchone())
+        base = dict(_x(conn, _sql("coverage-stored"), {"pattern": pattern, "skip": affected}).fetchone())
     else:
         base = {k: 0.0 for k in _SUM_T} | {"townships": 0, "grids": 0, "grids_township": 0, "grids_county": 0, "grids_any": 0,
                                            "population": None, "people_township": None, "people_county": None, "people_any": None}
     fresh_towns: list[dict] = []
     fresh_grids: list[dict] = []
     if affected is None or affected:
-        fresh_towns, fresh_grids = _fresh(conn, {**p, "townships": affected}, with_gaps)
+        gap_column = ("gap" if full_gaps else "gap_simple") if with_gaps else None
+        fresh_towns, fresh_grids = _fresh(conn, {**p, "townships": affected}, gap_column)
     t = {k: (base[k] or 0.0) + sum(r[k] for r in fresh_towns) for k in _SUM_T}
     t["townships"] = base["townships"] + len(fresh_towns)
     g = {"grids": base["grids"] + len(fresh_grids)}
@@ -359,7 +369,7 @@ def evaluate(conn, code: str, *, scenario: str | None = None, extra: Sequence[Hy
     ev = Evaluation(region, th, scenario, extra, _figures(t, g), None if affected is None else len(affected), 0.0)
     if with_grids:
         fresh_codes = {r["grid_code"] for r in fresh_grids}
-        stored_grids = [] if not stored_ok else _rows(conn.execute(
+        stored_grids = [] if not stored_ok else _rows(_x(conn, 
             """SELECT grid_code, township_code, township_centre_id, township_m, county_centre_id, county_m,
                       covered_township, covered_county, area_km2, population
                FROM grid_coverage WHERE grid_code LIKE %s AND NOT (township_code = ANY(%s)) ORDER BY grid_code""",
@@ -367,12 +377,13 @@ def evaluate(conn, code: str, *, scenario: str | None = None, extra: Sequence[Hy
         ev.grids = sorted([r for r in stored_grids if r["grid_code"] not in fresh_codes] + fresh_grids, key=lambda r: r["grid_code"])
     if with_gaps:
         tol = float(gap_simplify_deg or 0.0)
-        stored_gaps = [] if not stored_ok else _rows(conn.execute(
+        column = sql.Identifier("gap" if full_gaps else "gap_simple")
+        stored_gaps = [] if not stored_ok else _rows(_x(conn, sql.SQL(
             """SELECT township_code, gap_km2,
-                      ST_AsGeoJSON(CASE WHEN %s > 0 THEN ST_SimplifyPreserveTopology(gap_simple, %s) ELSE gap_simple END, 6) AS gap_geojson
+                      ST_AsGeoJSON(CASE WHEN %s > 0 THEN ST_SimplifyPreserveTopology({col}, %s) ELSE {col} END, 6) AS gap_geojson
                FROM township_coverage
-               WHERE township_code LIKE %s AND NOT (township_code = ANY(%s)) AND gap_simple IS NOT NULL
-               ORDER BY township_code""",
+               WHERE township_code LIKE %s AND NOT (township_code = ANY(%s)) AND {col} IS NOT NULL
+               ORDER BY township_code""").format(col=column),
             (tol, tol, pattern, affected)))
         ev.gaps = [{"township_code": r["township_code"], "gap_km2": r["gap_km2"], "geometry": json.loads(r["gap_geojson"])}
                    for r in stored_gaps + fresh_towns if r.get("gap_geojson")]
@@ -412,7 +423,7 @@ def suggest_sites(conn, code: str, k: int, *, scenario: str | None = None, extra
     ev = evaluate(conn, code, scenario=scenario, extra=extra, thresholds=thresholds, with_grids=True)
     if not ev.grids:
         return []
-    pts = {r["code"]: r for r in conn.execute(
+    pts = {r["code"]: r for r in _x(conn, 
         "SELECT code, ST_X(label_point) AS lon, ST_Y(label_point) AS lat FROM region WHERE level = 'grid' AND code LIKE %s",
         (code + "%",)).fetchall()}
     grids = [r for r in ev.grids if r["grid_code"] in pts]
@@ -442,32 +453,32 @@ def _check_scenario_name(name) -> str:
 
 
 def list_scenarios(conn) -> list[dict]:
-    return _rows(conn.execute(
+    return _rows(_x(conn, 
         """SELECT scenario AS name, count(*) AS centres, max(updated_at) AS updated_at
            FROM centre WHERE scenario IS NOT NULL GROUP BY scenario ORDER BY scenario"""))
 
 
 def scenario_centres(conn, scenario: str) -> list[dict]:
     _check_scenario_name(scenario)
-    return _rows(conn.execute(
+    return _rows(_x(conn, 
         """SELECT id, name, level, region_code, status, ST_X(geom) AS lon, ST_Y(geom) AS lat
            FROM centre WHERE scenario = %s ORDER BY id""", (scenario,)))
 
 
 def _locate(conn, lon: float, lat: float, level: str, field_name: str) -> dict:
     """The region of ``level`` containing the point, with a clear refusal outside Gansu."""
-    inside = conn.execute(
+    inside = _x(conn, 
         """SELECT EXISTS (SELECT 1 FROM region_subdivided WHERE level = 'province'
                           AND ST_Intersects(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))) AS x""", (lon, lat)).fetchone()["x"]
     if not inside:
-        swapped = conn.execute(
+        swapped = _x(conn, 
             """SELECT EXISTS (SELECT 1 FROM region_subdivided WHERE level = 'province'
                               AND ST_Intersects(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))) AS x""", (lat, lon)).fetchone()["x"]
         hint = "; did you swap longitude and latitude?" if swapped else "; place the centre inside the province"
         if not swapped and swap_hint(lon, lat):
             hint = swap_hint(lon, lat)
         raise CoverageError(f"{field_name}: longitude {lon} latitude {lat} is outside Gansu{hint}")
-    row = conn.execute(
+    row = _x(conn, 
         """SELECT code, name FROM region WHERE level = %s AND ST_Intersects(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))
            ORDER BY code LIMIT 1""", (level, lon, lat)).fetchone()
     if row is None:
@@ -485,8 +496,8 @@ def add_scenario_centre(conn, scenario: str, lon: float, lat: float, level: str 
             raise CoverageError(f"{name} {value!r} is not a number of degrees")
     with transaction(conn) as c:
         region = _locate(c, float(lon), float(lat), level, "centre")
-        n = c.execute("SELECT count(*) AS n FROM centre WHERE scenario = %s", (scenario,)).fetchone()["n"]
-        row = c.execute(
+        n = _x(c, "SELECT count(*) AS n FROM centre WHERE scenario = %s", (scenario,)).fetchone()["n"]
+        row = _x(c, 
             """INSERT INTO centre (name, level, region_code, status, geom, scenario)
                VALUES (%s, %s, %s, 'planned', ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s)
                RETURNING id, name, level, region_code, status, ST_X(geom) AS lon, ST_Y(geom) AS lat, scenario""",
@@ -499,7 +510,7 @@ def replace_scenario(conn, scenario: str, points: Sequence[Hypothetical]) -> lis
     _check_scenario_name(scenario)
     _extra_params(points)
     with transaction(conn) as c:
-        c.execute("DELETE FROM centre WHERE scenario = %s", (scenario,))
+        _x(c, "DELETE FROM centre WHERE scenario = %s", (scenario,))
         for i, h in enumerate(points):
             try:
                 add_scenario_centre(c, scenario, h.lon, h.lat, h.level)
@@ -511,7 +522,7 @@ def replace_scenario(conn, scenario: str, points: Sequence[Hypothetical]) -> lis
 def delete_scenario(conn, scenario: str) -> int:
     _check_scenario_name(scenario)
     with transaction(conn) as c:
-        return c.execute("DELETE FROM centre WHERE scenario = %s", (scenario,)).rowcount
+        return _x(c, "DELETE FROM centre WHERE scenario = %s", (scenario,)).rowcount
 
 
 def save_scenario(conn, scenario: str, status: str = "planned") -> list[dict]:
@@ -523,11 +534,140 @@ def save_scenario(conn, scenario: str, status: str = "planned") -> list[dict]:
         rows = scenario_centres(c, scenario)
         if not rows:
             raise LookupError(f"scenario {scenario!r} has no centres: add some before saving it")
-        clash = c.execute(
+        clash = _x(c, 
             """SELECT s.name FROM centre s JOIN centre r ON r.scenario IS NULL AND r.region_code = s.region_code AND r.name = s.name
                WHERE s.scenario = %s LIMIT 1""", (scenario,)).fetchone()
         if clash:
             raise CoverageError(f"scenario {scenario!r}: a registry centre is already named {clash['name']!r}; rename the scenario centre first")
-        c.execute("UPDATE centre SET scenario = NULL, status = %s, updated_at = now() WHERE scenario = %s", (status, scenario))
+        _x(c, "UPDATE centre SET scenario = NULL, status = %s, updated_at = now() WHERE scenario = %s", (status, scenario))
         refresh(c, [(r["lon"], r["lat"], r["level"]) for r in rows], [r["id"] for r in rows])
     return [{**r, "status": status} for r in rows]
+
+
+# ---------------------------------------------------------------- the registry (centre CRUD)
+
+_CENTRE_SELECT = """
+    SELECT c.id, c.name, c.level, c.region_code, r.name AS region_name, c.status, c.staff, c.address, c.phone,
+           ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.scenario, c.created_at, c.updated_at,
+           COALESCE((SELECT json_agg(json_build_object('id', d.id, 'name', d.name, 'kind', d.kind) ORDER BY d.id)
+                     FROM centre_department cd JOIN department d ON d.id = cd.department_id
+                     WHERE cd.centre_id = c.id), '[]'::json) AS departments
+    FROM centre c LEFT JOIN region r ON r.code = c.region_code
+"""
+
+
+def list_centres(conn, *, region: str | None = None, level: str | None = None, status: str | None = None,
+                 scenario: str | None = None, limit: int = 5000) -> list[dict]:
+    """Registry centres (or one scenario's) under ``region`` (a code prefix), by level and status."""
+    if level is not None and level not in CENTRE_LEVELS:
+        raise CoverageError(f"level {level!r} is not a centre level; use one of {', '.join(CENTRE_LEVELS)}")
+    if status is not None and status not in ("planned", "established", "entity"):
+        raise CoverageError(f"status {status!r} is not known: use planned, established or entity")
+    if region is not None and not region.isdigit():
+        raise CoverageError(f"region {region!r} is not a region code: use digits such as 62, 6201, 620102")
+    if scenario is not None:
+        _check_scenario_name(scenario)
+    q = _CENTRE_SELECT + """
+        WHERE (c.scenario IS NOT DISTINCT FROM %(scenario)s)
+          AND (%(pattern)s::text IS NULL OR c.region_code LIKE %(pattern)s)
+          AND (%(level)s::text IS NULL OR c.level = %(level)s)
+          AND (%(status)s::text IS NULL OR c.status = %(status)s)
+        ORDER BY c.region_code, c.id LIMIT %(limit)s"""
+    return _rows(_x(conn, q, {"scenario": scenario, "pattern": None if region is None else region + "%",
+                              "level": level, "status": status, "limit": int(limit)}))
+
+
+def get_centre(conn, centre_id: int) -> dict:
+    row = _x(conn, _CENTRE_SELECT + " WHERE c.id = %s", (centre_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"centre {centre_id} does not exist; GET /api/v1/centres lists the registry")
+    return dict(row)
+
+
+def _centre_row(fields: dict, where: str = "request"):
+    from etl.centres import CentreLoadError, parse_row
+
+    problems: list[str] = []
+    props = {k: fields.get(k) for k in ("name", "level", "region_code", "status", "staff", "address", "phone")}
+    depts = fields.get("departments") or []
+    props["departments"] = ";".join(depts) if isinstance(depts, (list, tuple)) else depts
+    row = parse_row(where, props, fields.get("lon"), fields.get("lat"), problems)
+    if problems:
+        raise CentreLoadError(problems)
+    return row
+
+
+def create_centre(conn, fields: dict) -> dict:
+    """Add a centre to the real registry (validated like a loaded file) and refresh the stored coverage."""
+    from etl.centres import CentreLoadError, write_centres
+
+    row = _centre_row(fields)
+    with transaction(conn) as c:
+        clash = _x(c, "SELECT id FROM centre WHERE scenario IS NULL AND region_code = %s AND name = %s",
+                   (row.region_code, row.name)).fetchone()
+        if clash:
+            raise CentreLoadError([f"request ({row.name}): region {row.region_code} already has a centre of that name "
+                                   f"(id {clash['id']}); PATCH /api/v1/centres/{clash['id']} to change it"])
+        new_id = write_centres(c, [row])["ids"][0]
+        refresh(c, [(row.lon, row.lat, row.level)], [new_id])
+        return get_centre(c, new_id)
+
+
+def update_centre(conn, centre_id: int, patch: dict) -> dict:
+    """Change some fields of a registry centre (validated as a whole) and refresh the stored coverage."""
+    from etl.centres import CentreLoadError, validate
+
+    with transaction(conn) as c:
+        old = get_centre(c, centre_id)
+        merged = {k: old[k] for k in ("name", "level", "region_code", "status", "staff", "address", "phone", "lon", "lat")}
+        merged["departments"] = [d["name"] for d in old["departments"]]
+        merged.update({k: v for k, v in patch.items()})
+        row = _centre_row(merged, f"centre {centre_id}")
+        problems = validate(c, [row])
+        if old["scenario"] is None:
+            clash = _x(c, "SELECT id FROM centre WHERE scenario IS NULL AND region_code = %s AND name = %s AND id <> %s",
+                       (row.region_code, row.name, centre_id)).fetchone()
+            if clash:
+                problems.append(f"centre {centre_id} ({row.name}): region {row.region_code} already has a centre of that name (id {clash['id']})")
+        if problems:
+            raise CentreLoadError(problems)
+        _x(c, """UPDATE centre SET name = %s, level = %s, region_code = %s, status = %s, staff = %s, address = %s, phone = %s,
+                                  geom = ST_SetSRID(ST_MakePoint(%s, %s), 4326), updated_at = now() WHERE id = %s""",
+           (row.name, row.level, row.region_code, row.status, row.staff, row.address, row.phone, row.lon, row.lat, centre_id))
+        if "departments" in patch:
+            _x(c, "DELETE FROM centre_department WHERE centre_id = %s", (centre_id,))
+            _x(c, """INSERT INTO centre_department (centre_id, department_id)
+                     SELECT %s, d.id FROM department d WHERE d.region_code = %s AND d.name = ANY(%s) ON CONFLICT DO NOTHING""",
+               (centre_id, row.region_code, list(row.departments)))
+        if old["scenario"] is None:
+            refresh(c, [(old["lon"], old["lat"], old["level"]), (row.lon, row.lat, row.level)], [centre_id])
+        return get_centre(c, centre_id)
+
+
+def delete_centre(conn, centre_id: int) -> dict:
+    """Remove a centre (registry or scenario) and refresh the stored coverage."""
+    with transaction(conn) as c:
+        old = get_centre(c, centre_id)
+        _x(c, "DELETE FROM centre WHERE id = %s", (centre_id,))
+        if old["scenario"] is None:
+            refresh(c, [(old["lon"], old["lat"], old["level"])], [centre_id])
+    return old
+
+
+def centres_near(conn, code: str, *, scenario: str | None = None, thresholds: Thresholds | None = None) -> list[dict]:
+    """Centres to draw with a region: those serving regions under ``code`` and those whose reach
+    touches it (a neighbour's centre near the boundary), real registry plus ``scenario``'s."""
+    th = thresholds or (stored_thresholds(conn) or (Thresholds(), None))[0]
+    return _rows(_x(conn, """
+        WITH reg AS (SELECT geom FROM region WHERE code = %(code)s)
+        SELECT c.id, c.name, c.level, c.region_code, c.status, c.staff, c.scenario, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat
+        FROM centre c, reg
+        WHERE (c.scenario IS NULL OR c.scenario = %(scenario)s)
+          AND c.geom && ST_Expand(reg.geom, %(margin_deg)s)
+          AND (c.region_code LIKE %(pattern)s
+               OR (c.status IN ('established', 'entity') OR c.scenario IS NOT NULL)
+                  AND ST_Intersects(reg.geom, ST_Buffer(c.geom::geography,
+                        CASE WHEN c.level IN ('township', 'village') THEN %(township_m)s ELSE %(county_m)s END)::geometry))
+        ORDER BY c.scenario NULLS FIRST, c.region_code, c.id""",
+        {"code": code, "pattern": code + "%", "scenario": scenario, "margin_deg": _margin_deg(th),
+         "township_m": th.township_m, "county_m": th.county_m}))

@@ -1,0 +1,402 @@
+"""/api/v1/coverage, /api/v1/scenarios, /api/v1/centres and /export/coverage: coverage of the centres.
+
+- ``GET /api/v1/coverage/{code}``: institutional coverage per level below the region (children with an
+  entity centre / all children, and which lack one) and the spatial figures (area, grids, people within
+  reach of township and county centres; the gap). ``?scenario=`` adds a what-if's centres;
+  ``?township_km=&county_km=`` other reaches (computed live).
+- ``GET /api/v1/coverage/{code}/gaps``: the gap polygons as GeoJSON; ``GET …/sites?k=``: the k best new sites.
+- ``/api/v1/scenarios``: named what-ifs (their centres never count in the real registry until saved).
+- ``/api/v1/centres``: the registry: list, add (validated like a loaded file), change, remove; every
+  change refreshes the stored coverage of the townships it touches.
+- ``GET /export/coverage/{code}.html`` (self-contained folium map: centres, reach, gaps; opens offline)
+  and ``GET /export/coverage/{code}.gpkg`` (layers ``gaps`` and ``centres``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from gridwatch import coverage
+from gridwatch.api.errors import ApiRoute, json_response
+from gridwatch.coverage import CoverageError, Hypothetical, Thresholds
+from gridwatch.db import transaction
+from gridwatch.intake import InputError
+
+__all__ = ["router", "coverage_map", "gaps_geopackage"]
+
+router = APIRouter(route_class=ApiRoute, tags=["coverage"])   # paths below carry /api/v1 or /export
+
+Level = Literal["province", "prefecture", "county", "township", "village"]
+Status = Literal["planned", "established", "entity"]
+STATUS_COLOURS = {"entity": "#1a7f37", "established": "#d29922", "planned": "#8250df", "scenario": "#0969da"}
+
+
+def _translate(exc: Exception) -> InputError:
+    """Our library errors as API errors (field, value, fix; English and Chinese)."""
+    from etl.centres import CentreLoadError
+
+    if isinstance(exc, CentreLoadError):
+        return InputError(str(exc.problems[0]) + (f" (and {len(exc.problems) - 1} more, see details)" if len(exc.problems) > 1 else ""),
+                          message_zh="综治中心数据有误，未写入", code="invalid_centre", status=422,
+                          details=[{"problem": p} for p in exc.problems], fix="correct the fields named and send again")
+    if isinstance(exc, LookupError):
+        return InputError(str(exc.args[0] if exc.args else exc), message_zh="未找到", code="not_found", status=404)
+    return InputError(str(exc), message_zh="请求参数有误", code="invalid", status=422)
+
+
+def _pool(request: Request):
+    return request.app.state.pool
+
+
+def _thresholds(township_km: float | None, county_km: float | None, conn) -> Thresholds | None:
+    if township_km is None and county_km is None:
+        return None
+    stored = coverage.stored_thresholds(conn)
+    base = stored[0] if stored else Thresholds()
+    return Thresholds(base.township_m if township_km is None else township_km * 1000,
+                      base.county_m if county_km is None else county_km * 1000)
+
+
+# ------------------------------------------------------------------------- coverage
+
+@router.get("/api/v1/coverage/{code}", summary="Institutional and spatial coverage of a region by 综治中心 (optionally with a what-if)")
+def get_coverage(request: Request, code: str, scenario: str | None = None,
+                 township_km: float | None = Query(None, gt=0, le=200, description="reach of township centres, km"),
+                 county_km: float | None = Query(None, gt=0, le=200, description="reach of county and higher centres, km")):
+    try:
+        with transaction(_pool(request), readonly=True) as conn:
+            return json_response(coverage.region_coverage(conn, code, scenario=scenario,
+                                                          thresholds=_thresholds(township_km, county_km, conn)))
+    except (CoverageError, LookupError) as exc:
+        raise _translate(exc) from exc
+
+
+@router.get("/api/v1/coverage/{code}/gaps", summary="The gap polygons of a region (beyond every centre's reach) as GeoJSON")
+def get_gaps(request: Request, code: str, scenario: str | None = None,
+             township_km: float | None = Query(None, gt=0, le=200), county_km: float | None = Query(None, gt=0, le=200),
+             simplify: float = Query(0.0, ge=0, le=0.1, description="extra simplification tolerance, degrees")):
+    try:
+        with transaction(_pool(request), readonly=True) as conn:
+            ev = coverage.evaluate(conn, code, scenario=scenario, thresholds=_thresholds(township_km, county_km, conn),
+                                   with_gaps=True, gap_simplify_deg=simplify)
+    except (CoverageError, LookupError) as exc:
+        raise _translate(exc) from exc
+    return json_response({
+        "type": "FeatureCollection",
+        "properties": {"code": code, "gap_km2": ev.figures["gap_km2"], "scenario": scenario},
+        "features": [{"type": "Feature", "geometry": g["geometry"],
+                      "properties": {"township_code": g["township_code"], "gap_km2": g["gap_km2"]}} for g in ev.gaps],
+    })
+
+
+@router.get("/api/v1/coverage/{code}/sites", summary="The k best new sites for centres (greedy maximal coverage) and the coverage with them")
+def get_sites(request: Request, code: str, k: int = Query(3, ge=1, le=50), level: Level = "township",
+              weight: Literal["area", "population"] = "area", scenario: str | None = None):
+    try:
+        with transaction(_pool(request), readonly=True) as conn:
+            sites = coverage.suggest_sites(conn, code, k, scenario=scenario, level=level, weight=weight)
+            before = coverage.evaluate(conn, code, scenario=scenario)
+            after = coverage.evaluate(conn, code, scenario=scenario,
+                                      extra=[Hypothetical(s["lon"], s["lat"], s["level"]) for s in sites])
+    except (CoverageError, LookupError) as exc:
+        raise _translate(exc) from exc
+    return json_response({"sites": sites, "before": before.as_dict(), "after": after.as_dict()})
+
+
+# ------------------------------------------------------------------------- scenarios
+
+class ScenarioCentreIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lon: float = Field(..., allow_inf_nan=False)
+    lat: float = Field(..., allow_inf_nan=False)
+    level: Level = "township"
+    name: str | None = Field(None, max_length=120)
+
+
+class ScenarioIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    centres: list[ScenarioCentreIn] = Field(..., max_length=200)
+
+
+class SaveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Status = "planned"
+
+
+@router.get("/api/v1/scenarios", summary="Named what-if scenarios and how many centres each holds")
+def get_scenarios(request: Request):
+    with transaction(_pool(request), readonly=True) as conn:
+        return json_response(coverage.list_scenarios(conn))
+
+
+@router.get("/api/v1/scenarios/{name}", summary="The hypothetical centres of a scenario")
+def get_scenario(request: Request, name: str):
+    try:
+        with transaction(_pool(request), readonly=True) as conn:
+            rows = coverage.scenario_centres(conn, name)
+    except CoverageError as exc:
+        raise _translate(exc) from exc
+    if not rows:
+        raise _translate(LookupError(f"scenario {name!r} has no centres; GET /api/v1/scenarios lists them"))
+    return json_response({"name": name, "centres": rows})
+
+
+@router.post("/api/v1/scenarios/{name}/centres", status_code=201, summary="Add a hypothetical centre to a scenario (the registry is untouched)")
+def post_scenario_centre(request: Request, name: str, body: ScenarioCentreIn):
+    try:
+        with transaction(_pool(request)) as conn:
+            row = coverage.add_scenario_centre(conn, name, body.lon, body.lat, body.level, body.name)
+    except (CoverageError, LookupError) as exc:
+        raise _translate(exc) from exc
+    return json_response(row, status_code=201)
+
+
+@router.put("/api/v1/scenarios/{name}", summary="Make a scenario hold exactly these hypothetical centres")
+def put_scenario(request: Request, name: str, body: ScenarioIn):
+    try:
+        with transaction(_pool(request)) as conn:
+            rows = coverage.replace_scenario(conn, name, [Hypothetical(c.lon, c.lat, c.level) for c in body.centres])
+    except (CoverageError, LookupError) as exc:
+        raise _translate(exc) from exc
+    return json_response({"name": name, "centres": rows})
+
+
+@router.post("/api/v1/scenarios/{name}/save", summary="Write a scenario's centres into the real registry (default status planned)")
+def post_scenario_save(request: Request, name: str, body: SaveIn | None = None):
+    try:
+        with transaction(_pool(request)) as conn:
+            rows = coverage.save_scenario(conn, name, (body or SaveIn()).status)
+    except (CoverageError, LookupError) as exc:
+        raise _translate(exc) from exc
+    return json_response({"name": name, "saved": rows})
+
+
+@router.delete("/api/v1/scenarios/{name}", summary="Drop a scenario")
+def delete_scenario(request: Request, name: str):
+    try:
+        with transaction(_pool(request)) as conn:
+            n = coverage.delete_scenario(conn, name)
+    except CoverageError as exc:
+        raise _translate(exc) from exc
+    if not n:
+        raise _translate(LookupError(f"scenario {name!r} has no centres; nothing to delete"))
+    return json_response({"name": name, "deleted": n})
+
+
+# ------------------------------------------------------------------------- the registry
+
+class CentreIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(..., min_length=1, max_length=120)
+    level: Level
+    region_code: str = Field(..., pattern=r"^[0-9]{2,12}$")
+    lon: float = Field(..., allow_inf_nan=False)
+    lat: float = Field(..., allow_inf_nan=False)
+    status: Status = "established"
+    staff: int | None = Field(None, ge=0)
+    address: str | None = Field(None, max_length=200)
+    phone: str | None = Field(None, max_length=40)
+    departments: list[str] = Field(default_factory=list, max_length=50)
+
+
+class CentrePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, min_length=1, max_length=120)
+    level: Level | None = None
+    region_code: str | None = Field(None, pattern=r"^[0-9]{2,12}$")
+    lon: float | None = Field(None, allow_inf_nan=False)
+    lat: float | None = Field(None, allow_inf_nan=False)
+    status: Status | None = None
+    staff: int | None = Field(None, ge=0)
+    address: str | None = Field(None, max_length=200)
+    phone: str | None = Field(None, max_length=40)
+    departments: list[str] | None = Field(None, max_length=50)
+
+
+@router.get("/api/v1/centres", summary="The centre registry (or a scenario's centres), filtered by region, level and status")
+def get_centres(request: Request, region: str | None = None, level: Level | None = None, status: Status | None = None,
+                scenario: str | None = None, limit: int = Query(5000, ge=1, le=20000)):
+    try:
+        with transaction(_pool(request), readonly=True) as conn:
+            return json_response(coverage.list_centres(conn, region=region, level=level, status=status, scenario=scenario, limit=limit))
+    except CoverageError as exc:
+        raise _translate(exc) from exc
+
+
+@router.get("/api/v1/centres/{centre_id}", summary="One centre with its stationed departments")
+def get_centre(request: Request, centre_id: int):
+    try:
+        with transaction(_pool(request), readonly=True) as conn:
+            return json_response(coverage.get_centre(conn, centre_id))
+    except LookupError as exc:
+        raise _translate(exc) from exc
+
+
+@router.post("/api/v1/centres", status_code=201, summary="Add a centre to the registry (validated like a loaded file; coverage refreshed)")
+def post_centre(request: Request, body: CentreIn):
+    from etl.centres import CentreLoadError
+
+    try:
+        with transaction(_pool(request)) as conn:
+            row = coverage.create_centre(conn, body.model_dump())
+    except (CentreLoadError, CoverageError, LookupError) as exc:
+        raise _translate(exc) from exc
+    return json_response(row, status_code=201)
+
+
+@router.patch("/api/v1/centres/{centre_id}", summary="Change a centre's fields (status, staff, position, departments …); coverage refreshed")
+def patch_centre(request: Request, centre_id: int, body: CentrePatch):
+    from etl.centres import CentreLoadError
+
+    try:
+        with transaction(_pool(request)) as conn:
+            row = coverage.update_centre(conn, centre_id, body.model_dump(exclude_unset=True))
+    except (CentreLoadError, CoverageError, LookupError) as exc:
+        raise _translate(exc) from exc
+    return json_response(row)
+
+
+@router.delete("/api/v1/centres/{centre_id}", summary="Remove a centre; coverage refreshed")
+def delete_centre(request: Request, centre_id: int):
+    try:
+        with transaction(_pool(request)) as conn:
+            row = coverage.delete_centre(conn, centre_id)
+    except LookupError as exc:
+        raise _translate(exc) from exc
+    return json_response({"deleted": row["id"], "name": row["name"]})
+
+
+# ------------------------------------------------------------------------- exports
+
+def _export_centres(conn, code: str, scenario: str | None) -> list[dict]:
+    return coverage.centres_near(conn, code, scenario=scenario)
+
+
+def coverage_map(conn, code: str, scenario: str | None = None):
+    """A folium map of a region's coverage: outline, gaps, reach circles, centres (tiles=None: offline)."""
+    import json as _json
+
+    import folium
+
+    ev = coverage.evaluate(conn, code, scenario=scenario, with_gaps=True,
+                           gap_simplify_deg=0.002 if len(code) <= 2 else 0.0)
+    region = conn.execute(
+        """SELECT ST_AsGeoJSON(coalesce(geom_simple, geom), 5) AS g, ST_XMin(geom) AS x0, ST_YMin(geom) AS y0,
+                  ST_XMax(geom) AS x1, ST_YMax(geom) AS y1 FROM region WHERE code = %s""", (code,)).fetchone()
+    centres = _export_centres(conn, code, scenario)
+    f = ev.figures
+    m = folium.Map(tiles=None, control_scale=True)
+    m.fit_bounds([[region["y0"], region["x0"]], [region["y1"], region["x1"]]])
+    folium.GeoJson(_json.loads(region["g"]), name=f"{ev.region['name']} 边界 boundary",
+                   style_function=lambda _: {"color": "#444", "weight": 1.5, "fillColor": "#f6f8fa", "fillOpacity": 0.6}).add_to(m)
+    gaps = folium.FeatureGroup(name="盲区 gaps")
+    if ev.gaps:
+        folium.GeoJson({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": g["geometry"], "properties": {"township": g["township_code"], "gap_km2": round(g["gap_km2"], 1)}}
+            for g in ev.gaps]},
+            style_function=lambda _: {"color": "#cf222e", "weight": 0.5, "fillColor": "#cf222e", "fillOpacity": 0.35},
+            tooltip=folium.GeoJsonTooltip(fields=["township", "gap_km2"], aliases=["乡镇 township", "盲区 km²"])).add_to(gaps)
+    gaps.add_to(m)
+    reach = folium.FeatureGroup(name="服务半径 reach")
+    points = folium.FeatureGroup(name="综治中心 centres")
+    for c in centres:
+        active = c["scenario"] is not None or c["status"] in ("established", "entity")
+        colour = STATUS_COLOURS["scenario" if c["scenario"] else c["status"]]
+        if active:
+            folium.Circle([c["lat"], c["lon"]], radius=coverage.reach_radius(c["level"], ev.thresholds),
+                          color=colour, weight=1, fill=True, fill_opacity=0.08).add_to(reach)
+        folium.CircleMarker([c["lat"], c["lon"]], radius=6 if c["level"] in coverage.COUNTY_TIER else 3.5,
+                            color=colour, fill=True, fill_opacity=0.9, weight=1,
+                            tooltip=f"{c['name']} · {c['level']} · {c['status']}" + (f" · 方案 {c['scenario']}" if c["scenario"] else "")
+                            ).add_to(points)
+    reach.add_to(m)
+    points.add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+
+    def pct(tier):
+        v = f[tier]["area_share"]
+        return "—" if v is None else f"{v * 100:.1f}%"
+
+    legend = (f"<div style='position:absolute;top:10px;left:50px;z-index:1000;background:white;padding:8px 12px;"
+              f"border:1px solid #999;font:13px sans-serif'><b>{ev.region['name']} ({code}) 综治中心覆盖 coverage</b>"
+              + (f" · 方案 scenario {scenario}" if scenario else "")
+              + f"<br>乡镇中心 {ev.thresholds.township_m / 1000:g} km 内面积 area within: {pct('township')}"
+              + f"<br>县级中心 {ev.thresholds.county_m / 1000:g} km 内面积 area within: {pct('county')}"
+              + f"<br>合计覆盖 covered: {pct('any')} · 盲区 gap {f['gap_km2']:,.0f} km²"
+              + f"<br>网格 grids within reach: {f['any']['grids']:,} / {f['grids']:,}</div>")
+    m.get_root().html.add_child(folium.Element(legend))
+    return m
+
+
+def gaps_geopackage(conn, code: str, scenario: str | None = None) -> bytes:
+    """A GeoPackage with layers ``gaps`` (full resolution, per township) and ``centres``."""
+    import geopandas as gpd
+    from shapely.geometry import Point, shape
+
+    ev = coverage.evaluate(conn, code, scenario=scenario, with_gaps=True, full_gaps=True)
+    names = {r["code"]: r["name"] for r in conn.execute(
+        "SELECT code, name FROM region WHERE level = 'township' AND code LIKE %s", (code + "%",)).fetchall()}
+    gaps = gpd.GeoDataFrame(
+        {"township_code": [g["township_code"] for g in ev.gaps],
+         "township_name": [names.get(g["township_code"], "") for g in ev.gaps],
+         "gap_km2": [g["gap_km2"] for g in ev.gaps],
+         "township_reach_m": [ev.thresholds.township_m] * len(ev.gaps),
+         "county_reach_m": [ev.thresholds.county_m] * len(ev.gaps)},
+        geometry=[shape(g["geometry"]) for g in ev.gaps], crs="EPSG:4326")
+    centres = _export_centres(conn, code, scenario)
+    cdf = gpd.GeoDataFrame(
+        {"id": [c["id"] for c in centres], "name": [c["name"] for c in centres], "level": [c["level"] for c in centres],
+         "region_code": [c["region_code"] for c in centres], "status": [c["status"] for c in centres],
+         "staff": [c["staff"] for c in centres], "scenario": [c["scenario"] for c in centres]},
+        geometry=[Point(c["lon"], c["lat"]) for c in centres], crs="EPSG:4326")
+    fd, path = tempfile.mkstemp(suffix=".gpkg", prefix="gridwatch-coverage-")
+    os.close(fd)
+    os.unlink(path)
+    try:
+        gaps.to_file(path, layer="gaps", driver="GPKG", engine="pyogrio")
+        cdf.to_file(path, layer="centres", driver="GPKG", engine="pyogrio", mode="a")
+        with open(path, "rb") as fh:
+            return fh.read()
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def _check_export_code(code: str) -> str:
+    if not code.isdigit():
+        raise _translate(CoverageError(f"region code {code!r} is not a region code: use digits such as 62, 6201, 620102"))
+    return code
+
+
+@router.get("/export/coverage/{code}.html", summary="A self-contained coverage map (folium; opens with no network)")
+def export_html(request: Request, code: str, scenario: str | None = None):
+    from dashboard.export import offline_html
+
+    _check_export_code(code)
+    try:
+        with transaction(_pool(request), readonly=True) as conn:
+            m = coverage_map(conn, code, scenario)
+            name = coverage.region_info(conn, code)["name"]
+    except (CoverageError, LookupError) as exc:
+        raise _translate(exc) from exc
+    html = offline_html(m, title=f"{name} 综治中心覆盖 coverage")
+    return Response(html, media_type="text/html; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="coverage-{code}.html"'})
+
+
+@router.get("/export/coverage/{code}.gpkg", summary="The gap polygons (and centres) of a region as a GeoPackage")
+def export_gpkg(request: Request, code: str, scenario: str | None = None):
+    _check_export_code(code)
+    try:
+        with transaction(_pool(request), readonly=True) as conn:
+            data = gaps_geopackage(conn, code, scenario)
+    except (CoverageError, LookupError) as exc:
+        raise _translate(exc) from exc
+    return Response(data, media_type="application/geopackage+sqlite3",
+                    headers={"Content-Disposition": f'attachment; filename="coverage-{code}.gpkg"'})
+
