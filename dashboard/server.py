@@ -23,6 +23,7 @@ ROUTERS: tuple[str, ...] = (
     "gridwatch.api.health",
     "gridwatch.api.tiles",
     "gridwatch.api.regions",
+    "gridwatch.api.export",
     "gridwatch.api.cases",
     "gridwatch.api.hazards",
     "gridwatch.api.checkins",

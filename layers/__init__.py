@@ -43,7 +43,7 @@ class Layer:
     about: str                      # one line for the README's Layers table
     style: dict[str, Any] = field(default_factory=dict, compare=False)
     srid: int = 4326
-    visible: bool = True            # drawn on the Dash map by default
+    visible: bool = True            # drawn on the drill-down map (the aggregates are drawn there as bubbles)
 
     @property
     def path(self) -> Path:
@@ -79,7 +79,7 @@ LAYERS: tuple[Layer, ...] = (
     Layer("case_counts", "案件数（汇总）", "Open cases (aggregated)", "point", 0, 11,
           ("code", "name", "level", "open", "overdue", "red"), ("cases", "region"),
           "Open cases counted per county (z≤6), township (z7–9) or grid (z10–11), at the region's label point.",
-          {"type": "circle", "color": "#e6550d", "radius": 7, "opacity": 0.75}),
+          {"type": "circle", "color": "#e6550d", "radius": 7, "opacity": 0.75}, visible=False),
     Layer("cases", "案件", "Cases", "point", 12, 22,
           ("ref", "title", "grade", "state", "category", "overdue", "reported"), ("cases",),
           "Individual open cases from zoom 12.",
@@ -87,7 +87,7 @@ LAYERS: tuple[Layer, ...] = (
     Layer("hazard_counts", "隐患数（汇总）", "Open hazards (aggregated)", "point", 0, 9,
           ("code", "name", "level", "open", "red", "orange", "yellow"), ("hazard", "region"),
           "Open hazards counted per county (z≤6) or township (z7–9), by grade.",
-          {"type": "circle", "color": "#756bb1", "radius": 6, "opacity": 0.7}),
+          {"type": "circle", "color": "#756bb1", "radius": 6, "opacity": 0.7}, visible=False),
     Layer("hazard_points", "隐患点", "Hazard points", "point", 10, 22,
           ("kind", "title", "grade", "state", "reported"), ("hazard",),
           "Open point hazards (dilapidated houses, gas, fire …) from zoom 10.",

@@ -1,0 +1,315 @@
+"""Figure builders: plain functions from values to plotly figures (and a few formatters).
+
+Callbacks stay one-liners around these; tests call them directly. Nothing here touches the
+database or the network.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
+
+from dashboard.i18n import fmt_percent, register, t
+from dashboard.maps import local_style, tile_layers, zoom_for_bounds
+
+__all__ = [
+    "MEASURE_SCALES", "GRADE_COLOURS", "measure_label", "fmt_measure", "big_number", "fmt_day", "measure_colours",
+    "region_map", "wall_map", "sparkline", "spark_totals", "level_bar", "grade_bar", "empty_figure", "is_generated",
+]
+
+register({
+    "measure.open": {"zh": "未结案件", "en": "Open cases"},
+    "measure.overdue": {"zh": "逾期案件", "en": "Overdue cases"},
+    "measure.cases_per_grid": {"zh": "网格均案件数（30天）", "en": "Cases per grid (30 days)"},
+    "measure.hazards_open": {"zh": "未销号隐患", "en": "Open hazards"},
+    "measure.coverage": {"zh": "实体化中心覆盖率", "en": "Entity-centre coverage"},
+    "level.province": {"zh": "省", "en": "Province"},
+    "level.prefecture": {"zh": "市州", "en": "Prefecture"},
+    "level.county": {"zh": "县区", "en": "County"},
+    "level.township": {"zh": "乡镇街道", "en": "Township"},
+    "level.village": {"zh": "村社区", "en": "Village"},
+    "level.grid": {"zh": "网格", "en": "Grid"},
+    "col.name": {"zh": "名称", "en": "Name"},
+    "legend.surveyed": {"zh": "实测边界", "en": "Surveyed boundaries"},
+    "legend.generated": {"zh": "生成边界（示意，非实测）", "en": "Generated boundaries (schematic, not surveyed)"},
+    "legend.nodata": {"zh": "无数据", "en": "No data"},
+    "legend.bubbles": {"zh": "未结案件数", "en": "Open cases"},
+    "legend.cases": {"zh": "案件（按等级着色）", "en": "Cases (coloured by grade)"},
+    "legend.hazards": {"zh": "隐患（按等级着色）", "en": "Hazards (coloured by grade)"},
+    "legend.current": {"zh": "当前区域", "en": "Current region"},
+    "spark.new": {"zh": "新增", "en": "New"},
+    "spark.closed": {"zh": "办结", "en": "Closed"},
+    "closed.village": {"zh": "村级", "en": "Village"},
+    "closed.township": {"zh": "乡镇级", "en": "Township"},
+    "closed.county": {"zh": "县级", "en": "County"},
+    "closed.beyond": {"zh": "县以上", "en": "Above county"},
+    "grade.red": {"zh": "红色", "en": "Red"},
+    "grade.orange": {"zh": "橙色", "en": "Orange"},
+    "grade.yellow": {"zh": "黄色", "en": "Yellow"},
+})
+
+MEASURE_SCALES = {
+    "open": "YlOrRd",
+    "overdue": "Reds",
+    "cases_per_grid": "Oranges",
+    "hazards_open": "Purples",
+    "coverage": "Greens",
+}
+GRADE_COLOURS = {"red": "#d7191c", "orange": "#fd8d3c", "yellow": "#e6c200"}
+NO_DATA = "#c8ced6"
+DARK = "#0b1220"
+
+
+def measure_label(measure: str, lang: str | None = "zh") -> str:
+    return t(f"measure.{measure}", lang)
+
+
+def fmt_measure(measure: str, value, lang: str | None = "zh") -> str:
+    """A measure's value as shown: coverage as a percentage, cases per grid with one decimal.
+
+    >>> fmt_measure("coverage", 0.5), fmt_measure("cases_per_grid", 2.25), fmt_measure("open", 1234)
+    ('50.0%', '2.2', '1,234')
+    """
+    if value is None:
+        return "—"
+    if measure == "coverage":
+        return fmt_percent(value, lang)
+    if measure == "cases_per_grid":
+        return f"{value:,.1f}"
+    return f"{int(value):,}"
+
+
+def big_number(value, lang: str | None = "zh") -> str:
+    """A count for a wall: 12,345 → 1.23万 (zh) / 12.3K (en); below ten thousand in full.
+
+    >>> big_number(12345, "zh"), big_number(12345, "en"), big_number(987, "zh"), big_number(None)
+    ('1.23万', '12.3K', '987', '—')
+    """
+    if value is None:
+        return "—"
+    v = float(value)
+    if abs(v) < 10_000:
+        return f"{int(v):,}" if v == int(v) else f"{v:,.1f}"
+    if (lang or "zh") == "zh":
+        return f"{v / 1e8:.2f}亿" if abs(v) >= 1e8 else f"{v / 1e4:.2f}万"
+    return f"{v / 1e6:.1f}M" if abs(v) >= 1e6 else f"{v / 1e3:.1f}K"
+
+
+def fmt_day(day: str | date, lang: str | None = "zh") -> str:
+    """A day as shown: 11月26日 (zh) / 26 Nov (en)."""
+    d = date.fromisoformat(day) if isinstance(day, str) else day
+    return f"{d.month}月{d.day}日" if (lang or "zh") == "zh" else d.strftime("%d %b").lstrip("0")
+
+
+def measure_colours(values: list, measure: str) -> list[str]:
+    """The fill colour of each value on the measure's scale (None → grey); for folium exports."""
+    real = [v for v in values if v is not None]
+    top = max(real) if real else 0
+    top = 1.0 if measure == "coverage" else (top or 1)
+    scale = MEASURE_SCALES.get(measure, "YlOrRd")
+    out = []
+    for v in values:
+        if v is None:
+            out.append(NO_DATA)
+        else:
+            out.append(sample_colorscale(scale, [min(max(v / top, 0.0), 1.0)], colortype="rgb")[0])
+    return out
+
+
+def is_generated(source: str | None) -> bool:
+    return (source or "") == "generated"
+
+
+def empty_figure(message: str = "", dark: bool = False) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(
+        xaxis={"visible": False}, yaxis={"visible": False}, margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+        annotations=[{"text": message, "showarrow": False, "font": {"size": 16, "color": "#ccc" if dark else "#667"}}] if message else [],
+    )
+    return fig
+
+
+def _choropleth_traces(fc: dict, measure: str, lang: str | None, *, hover: bool = True) -> list:
+    features = fc.get("features", [])
+    groups: dict[str, list[dict]] = {"surveyed": [], "generated": [], "nodata": []}
+    for f in features:
+        p = f["properties"]
+        if p.get(measure) is None:
+            groups["nodata"].append(f)
+        else:
+            groups["generated" if is_generated(p.get("source")) else "surveyed"].append(f)
+    label = measure_label(measure, lang)
+    traces = []
+    for key, feats in groups.items():
+        if not feats:
+            continue
+        props = [f["properties"] for f in feats]
+        common = dict(
+            geojson={"type": "FeatureCollection", "features": feats},
+            locations=[p["code"] for p in props], featureidkey="properties.code",
+            customdata=[["region", p["code"], p["name"], fmt_measure(measure, p.get(measure), lang),
+                         t("legend.generated" if is_generated(p.get("source")) else "legend.surveyed", lang)] for p in props],
+            name=t(f"legend.{key}", lang), showlegend=True, legendgroup=key,
+            marker={"opacity": 0.78, "line": {"width": 1.2, "color": "#ffffff"}},
+        )
+        if hover:
+            common["hovertemplate"] = "<b>%{customdata[2]}</b><br>" + label + "：%{customdata[3]}<br><i>%{customdata[4]}</i><extra></extra>"
+        else:
+            common["hoverinfo"] = "skip"
+        if key == "nodata":
+            traces.append(go.Choroplethmap(z=[0] * len(props), colorscale=[[0, NO_DATA], [1, NO_DATA]], showscale=False, **common))
+        else:
+            traces.append(go.Choroplethmap(z=[p[measure] for p in props], coloraxis="coloraxis", **common))
+    return traces
+
+
+def region_map(fc: dict, measure: str, lang: str | None, *, bounds, versions: dict | None = None,
+               points: dict | None = None, bubbles: bool = False, self_only: bool = False,
+               size: tuple[int, int] = (900, 620), uirevision: str | None = None) -> go.Figure:
+    """The drill-down map: children coloured by ``measure``, clickable; vector-tile layers above.
+
+    ``points`` ({cases: [...], hazards: [...]}) adds clickable case and hazard markers; ``bubbles``
+    adds a bubble per child sized by its open cases (the low-zoom aggregate). ``self_only``: the
+    region has no children (a grid) and ``fc`` holds the region itself, drawn without a measure.
+    """
+    centre, zoom = zoom_for_bounds(bounds, *size)
+    values = [f["properties"].get(measure) for f in fc.get("features", [])]
+    real = [v for v in values if v is not None]
+    if self_only:
+        traces = [go.Choroplethmap(
+            geojson=fc, locations=[f["properties"]["code"] for f in fc["features"]], featureidkey="properties.code",
+            z=[1] * len(fc["features"]), colorscale=[[0, "#9ecae1"], [1, "#9ecae1"]], showscale=False,
+            marker={"opacity": 0.35, "line": {"width": 2, "color": "#2b8cbe"}},
+            customdata=[["self", f["properties"]["code"], f["properties"]["name"]] for f in fc["features"]],
+            hovertemplate="<b>%{customdata[2]}</b><extra></extra>", name=t("legend.current", lang), showlegend=True)]
+    else:
+        traces = _choropleth_traces(fc, measure, lang)
+    if bubbles and not self_only:
+        props = [f["properties"] for f in fc.get("features", []) if f["properties"].get("open")]
+        if props:
+            top = max(p["open"] for p in props)
+            traces.append(go.Scattermap(
+                lon=[p["lon"] for p in props], lat=[p["lat"] for p in props], mode="markers",
+                marker={"size": [10 + 30 * math.sqrt(p["open"] / top) for p in props], "color": "#e6550d", "opacity": 0.65},
+                customdata=[["region", p["code"], p["name"], f"{p['open']:,}"] for p in props],
+                hovertemplate="<b>%{customdata[2]}</b><br>" + t("legend.bubbles", lang) + "：%{customdata[3]}<extra></extra>",
+                name=t("legend.bubbles", lang)))
+    if points:
+        for family, size_px, opacity in (("hazards", 14, 0.55), ("cases", 9, 0.95)):
+            rows = points.get(family) or []
+            if not rows:
+                continue
+            traces.append(go.Scattermap(
+                lon=[r["lon"] for r in rows], lat=[r["lat"] for r in rows], mode="markers",
+                marker={"size": size_px, "color": [GRADE_COLOURS.get(r["grade"], "#888") for r in rows], "opacity": opacity},
+                customdata=[[family[:-1], r["id"], r["title"], t(f"grade.{r['grade']}", lang)] for r in rows],
+                hovertemplate="<b>%{customdata[2]}</b><br>%{customdata[3]}<extra></extra>",
+                name=t(f"legend.{family}", lang)))
+    fig = go.Figure(traces)
+    scale = MEASURE_SCALES.get(measure, "YlOrRd")
+    fig.update_layout(
+        map={"style": local_style(), "center": centre, "zoom": zoom, "layers": tile_layers(versions)},
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        coloraxis={"colorscale": scale, "cmin": 0, "cmax": 1 if measure == "coverage" else max(real + [1]),
+                   "colorbar": {"title": {"text": measure_label(measure, lang)}, "thickness": 12, "len": 0.6,
+                                "tickformat": ".0%" if measure == "coverage" else ",d" if measure != "cases_per_grid" else ",.1f"}},
+        legend={"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.85)", "font": {"size": 12}},
+        uirevision=uirevision, clickmode="event",
+        paper_bgcolor="rgba(0,0,0,0)",
+    )
+    return fig
+
+
+def wall_map(fc: dict, current: str | None, lang: str | None, *, bounds, versions: dict | None = None,
+             size: tuple[int, int] = (1100, 800)) -> go.Figure:
+    """The wall's map: prefectures by open cases on a dark local style, the toured one outlined.
+
+    No hover-only information: the numbers are on the panels beside it.
+    """
+    centre, zoom = zoom_for_bounds(bounds, *size, padding=0.15)
+    traces = _choropleth_traces(fc, "open", lang, hover=False)
+    for tr in traces:
+        tr.marker.line.color = "#0b1220"
+        tr.showlegend = False
+    cur = [f for f in fc.get("features", []) if f["properties"]["code"] == current]
+    if cur:
+        traces.append(go.Choroplethmap(
+            geojson={"type": "FeatureCollection", "features": cur}, locations=[current], featureidkey="properties.code",
+            z=[1], colorscale=[[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]], showscale=False,
+            marker={"line": {"width": 5, "color": "#ffe14d"}}, hoverinfo="skip", showlegend=False))
+    fig = go.Figure(traces)
+    fig.update_layout(
+        map={"style": local_style(dark=True), "center": centre, "zoom": zoom,
+             "layers": tile_layers(versions, ("regions", "case_counts", "centres"), dark=True)},
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        coloraxis={"colorscale": "YlOrRd", "cmin": 0,
+                   "cmax": max([f["properties"].get("open") or 0 for f in fc.get("features", [])] + [1]),
+                   "colorbar": {"title": {"text": measure_label("open", lang), "font": {"color": "#e8eef7", "size": 18}},
+                                "tickfont": {"color": "#e8eef7", "size": 16}, "thickness": 16, "len": 0.5}},
+        paper_bgcolor=DARK, plot_bgcolor=DARK, uirevision="wall",
+    )
+    return fig
+
+
+
+def sparkline(series: list[dict], lang: str | None = "zh", *, dark: bool = False, height: int = 90) -> go.Figure:
+    """30 days of new and closed cases as two thin lines (the totals are written beside it)."""
+    days = [s["day"] for s in series]
+    fig = go.Figure()
+    colours = {"new": "#e6550d", "closed": "#31a354"} if not dark else {"new": "#ff9a4d", "closed": "#5ee08a"}
+    for key in ("new", "closed"):
+        fig.add_trace(go.Scatter(
+            x=days, y=[s[key] for s in series], mode="lines", name=t(f"spark.{key}", lang),
+            line={"width": 2 if not dark else 3, "color": colours[key]},
+            hovertemplate="%{x}: %{y}<extra>" + t(f"spark.{key}", lang) + "</extra>",
+        ))
+    fig.update_layout(
+        height=height, margin={"l": 2, "r": 2, "t": 2, "b": 2}, showlegend=False,
+        xaxis={"visible": False}, yaxis={"visible": False, "rangemode": "tozero"},
+        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+    )
+    return fig
+
+
+def spark_totals(series: list[dict], lang: str | None = "zh") -> str:
+    """'新增 120 · 办结 98' over the series (the sparkline's numbers, visible without hovering)."""
+    new = sum(s["new"] for s in series)
+    closed = sum(s["closed"] for s in series)
+    return f"{t('spark.new', lang)} {new:,} · {t('spark.closed', lang)} {closed:,}"
+
+
+def level_bar(closed_by_level: dict, lang: str | None = "zh", *, dark: bool = False) -> go.Figure:
+    """Where closed cases were resolved: village / township / county / above, counts written on the bars."""
+    keys = ["village", "township", "county", "beyond"]
+    vals = [int(closed_by_level.get(k) or 0) for k in keys]
+    fig = go.Figure(go.Bar(
+        x=vals, y=[t(f"closed.{k}", lang) for k in keys], orientation="h",
+        marker={"color": ["#31a354", "#74c476", "#fdae6b", "#e6550d"]},
+        text=[f"{v:,}" for v in vals], textposition="auto", hoverinfo="skip",
+    ))
+    fig.update_layout(
+        height=130, margin={"l": 4, "r": 4, "t": 4, "b": 4}, xaxis={"visible": False},
+        yaxis={"autorange": "reversed", "tickfont": {"color": "#e8eef7" if dark else "#334"}},
+        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+    )
+    return fig
+
+
+def grade_bar(by_grade: dict, lang: str | None = "zh", *, dark: bool = False) -> go.Figure:
+    """Open hazards by grade, counts written on the bars."""
+    keys = ["red", "orange", "yellow"]
+    vals = [int(by_grade.get(k) or 0) for k in keys]
+    fig = go.Figure(go.Bar(
+        x=[t(f"grade.{k}", lang) for k in keys], y=vals, marker={"color": [GRADE_COLOURS[k] for k in keys]},
+        text=[f"{v:,}" for v in vals], textposition="auto", hoverinfo="skip",
+    ))
+    fig.update_layout(
+        height=120, margin={"l": 4, "r": 4, "t": 4, "b": 4}, yaxis={"visible": False},
+        xaxis={"tickfont": {"color": "#e8eef7" if dark else "#334"}},
+        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+    )
+    return fig

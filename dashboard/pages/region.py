@@ -1,0 +1,455 @@
+"""Drill-down: the region's children on a map coloured by a measure, its KPIs and a ranking.
+
+``/`` shows the top of the hierarchy (甘肃省), ``/region/<code>`` any region, so a reload or a
+shared link shows the same view. Clicking a child (on the map or in the ranking) goes down a
+level; the breadcrumb goes back up. Cases and hazards on the map open their details and timeline.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import dash
+import psycopg
+from dash import ALL, Input, Output, State, clientside_callback, ctx, dcc, html, no_update
+
+from dashboard.figures import (
+    big_number, fmt_measure, grade_bar, is_generated, level_bar, measure_label, region_map, spark_totals, sparkline,
+)
+from dashboard.i18n import fmt_datetime, fmt_percent, register, t
+from dashboard.util import db_callback, pool
+from gridwatch import kpi
+from gridwatch.api.regions import (
+    MEASURES, BadRegionCode, case_detail, children_features, hazard_detail, region_detail, view_points,
+)
+from gridwatch.db import transaction
+from gridwatch.live import read_versions
+
+dash.register_page(__name__, path="/", path_template="/region/<code>", name="区域态势", nav_key="nav.region",
+                   order=0, title="区域态势 · gridwatch")
+
+register({
+    "nav.region": {"zh": "区域态势", "en": "Regions"},
+    "region.measure": {"zh": "着色指标", "en": "Colour by"},
+    "region.export": {"zh": "导出离线地图", "en": "Export offline map"},
+    "region.empty": {"zh": "本区域暂无案件", "en": "No cases in this region"},
+    "region.nodata": {"zh": "尚未加载区划数据：请先运行 gridwatch etl gansu", "en": "No regions loaded yet: run gridwatch etl gansu"},
+    "region.unknown": {"zh": "区划 {code} 不存在", "en": "There is no region {code}"},
+    "region.back": {"zh": "返回甘肃省", "en": "Back to the province"},
+    "region.generated": {"zh": "下级边界为生成示意，非实测", "en": "Child boundaries are generated (schematic), not surveyed"},
+    "region.ranking": {"zh": "下级排名（点击进入）", "en": "Children ranked (click to open)"},
+    "region.children_none": {"zh": "无下级区域", "en": "No child regions"},
+    "region.detail.close": {"zh": "关闭", "en": "Close"},
+    "region.detail.timeline": {"zh": "处置时间线", "en": "Timeline"},
+    "region.detail.place": {"zh": "位置", "en": "Place"},
+    "region.detail.category": {"zh": "类别", "en": "Category"},
+    "region.detail.grade": {"zh": "等级", "en": "Grade"},
+    "region.detail.state": {"zh": "状态", "en": "State"},
+    "region.detail.reported": {"zh": "上报时间", "en": "Reported"},
+    "region.detail.deadline": {"zh": "办结时限", "en": "Deadline"},
+    "region.detail.overdue": {"zh": "已逾期", "en": "Overdue"},
+    "region.detail.kind": {"zh": "隐患类型", "en": "Kind"},
+    "region.detail.missing": {"zh": "该记录已不存在", "en": "This record no longer exists"},
+    "kpi.title": {"zh": "关键指标（近30天）", "en": "Key figures (last 30 days)"},
+    "kpi.open": {"zh": "未结案件", "en": "Open"},
+    "kpi.new_today": {"zh": "今日新增", "en": "New today"},
+    "kpi.overdue": {"zh": "逾期未结", "en": "Overdue"},
+    "kpi.closure_rate": {"zh": "结案率", "en": "Closure rate"},
+    "kpi.on_time_rate": {"zh": "按期结案率", "en": "On-time closure rate"},
+    "kpi.open_overdue": {"zh": "到期未结 {n}", "en": "{n} due, still open"},
+    "kpi.due_note": {"zh": "以到期案件 {n} 件为分母", "en": "of {n} cases due"},
+    "kpi.resolution_rate": {"zh": "矛盾纠纷化解率", "en": "Dispute resolution rate"},
+    "kpi.escalations": {"zh": "上交升级", "en": "Escalations"},
+    "kpi.coverage": {"zh": "实体化综治中心覆盖", "en": "Entity-centre coverage"},
+    "kpi.coverage_note": {"zh": "{a}/{b} 个下级", "en": "{a} of {b} children"},
+    "kpi.closed_by_level": {"zh": "在哪一级办结", "en": "Where cases were closed"},
+    "kpi.hazards": {"zh": "未销号隐患（按等级）", "en": "Open hazards by grade"},
+    "kpi.spark": {"zh": "近30天新增与办结", "en": "New and closed, last 30 days"},
+    "col.open": {"zh": "未结", "en": "Open"},
+    "col.overdue": {"zh": "逾期", "en": "Overdue"},
+    "col.closure_rate": {"zh": "结案率", "en": "Closure"},
+    "col.on_time_rate": {"zh": "按期率", "en": "On time"},
+    "col.hazards_open": {"zh": "隐患", "en": "Hazards"},
+    "col.cases_per_grid": {"zh": "网格均案", "en": "Per grid"},
+    "state.reported": {"zh": "已上报", "en": "Reported"},
+    "state.accepted": {"zh": "已受理", "en": "Accepted"},
+    "state.rejected": {"zh": "不予受理", "en": "Rejected"},
+    "state.dispatched": {"zh": "已分派", "en": "Dispatched"},
+    "state.returned": {"zh": "已退回", "en": "Returned"},
+    "state.in_progress": {"zh": "办理中", "en": "In progress"},
+    "state.feedback": {"zh": "待反馈", "en": "Awaiting feedback"},
+    "state.closed": {"zh": "已办结", "en": "Closed"},
+    "state.parked": {"zh": "挂起", "en": "Parked"},
+    "state.open": {"zh": "未销号", "en": "Open"},
+    "state.rectifying": {"zh": "整改中", "en": "Rectifying"},
+    "state.reopened": {"zh": "复发", "en": "Reopened"},
+    "hevent.reported": {"zh": "发现上报", "en": "Reported"},
+    "hevent.deadline": {"zh": "整改时限", "en": "Rectification deadline"},
+    "hevent.closed": {"zh": "销号", "en": "Closed out"},
+    "hevent.reinspected": {"zh": "复查", "en": "Re-inspected"},
+})
+
+TZ = ZoneInfo("Asia/Shanghai")
+POINT_LEVELS = ("county", "township", "village", "grid")
+RANK_COLUMNS = ("open", "overdue", "closure_rate", "on_time_rate", "hazards_open", "cases_per_grid")
+
+
+def layout(code: str | None = None, measure: str | None = None, **_):
+    measure = measure if measure in MEASURES else "open"
+    return html.Div(
+        [
+            dcc.Location(id="region-nav", refresh="callback-nav"),
+            dcc.Store(id="region-code", data=code or ""),
+            dcc.Store(id="region-data"),
+            dcc.Store(id="region-figure"),
+            dcc.Store(id="region-selected"),
+            dcc.Store(id="region-sort", data={"key": "overdue", "desc": True}),
+            html.Div(id="region-error", className="state-banner state-error", hidden=True, role="alert"),
+            html.Nav(t("state.loading"), id="region-breadcrumb", className="breadcrumb"),
+            html.Div(
+                [
+                    html.Section(
+                        [
+                            html.Div(
+                                [
+                                    html.Label(measure_label(measure), id="region-measure-label", htmlFor="region-measure"),
+                                    dcc.Dropdown(id="region-measure", options=[{"label": measure_label(m), "value": m} for m in MEASURES],
+                                                 value=measure, clearable=False, searchable=False, className="region-measure"),
+                                    html.A(t("region.export"), id="region-export", className="button", href="#", download=""),
+                                    html.Span(id="region-generated", className="badge badge-generated", hidden=True),
+                                ],
+                                className="region-controls",
+                            ),
+                            dcc.Loading(
+                                dcc.Graph(id="region-map", className="region-map", style={"height": "640px"},
+                                          config={"displaylogo": False, "scrollZoom": True, "responsive": True}),
+                                delay_show=400, type="dot",
+                            ),
+                            html.Div(id="region-detail", className="region-detail", hidden=True),
+                        ],
+                        className="region-main",
+                    ),
+                    html.Aside(
+                        [
+                            html.Div(t("state.loading"), id="region-kpis", className="kpi-panel"),
+                            html.Div(id="region-empty", className="state-empty", hidden=True),
+                            html.Div(id="region-ranking", className="ranking"),
+                        ],
+                        className="region-side",
+                    ),
+                ],
+                className="region-body",
+            ),
+        ],
+        className="region-page",
+    )
+
+
+# -- data: one read per view (and per data change), off the event loop -------------------------
+
+def fetch_view(conn: psycopg.Connection, code: str) -> dict:
+    """Everything the page shows for ``code`` ('' = the top region), as JSON-ready values."""
+    if not code:
+        row = conn.execute("SELECT code FROM region WHERE parent_code IS NULL ORDER BY code LIMIT 1").fetchone()
+        if row is None:
+            return {"status": "nodata"}
+        code = row["code"] if isinstance(row, dict) else row[0]
+    detail = region_detail(conn, code)
+    features = children_features(conn, code)
+    points = view_points(conn, code) if detail["level"] in POINT_LEVELS else None
+    return {"status": "ok", "code": code, "region": detail, "features": features, "points": points,
+            "versions": read_versions(conn), "fetched_at": int(time.time() * 1000)}
+
+
+@dash.callback(Output("region-data", "data"), Output("region-error", "children"), Output("region-error", "hidden"),
+               Input("region-code", "data"), Input("shell-versions", "data"), State("shell-lang", "data"))
+@db_callback
+def load(code, _versions, lang):
+    try:
+        with transaction(pool(), readonly=True) as conn:
+            return _jsonable(fetch_view(conn, code or "")), "", True
+    except BadRegionCode:
+        return {"status": "unknown", "code": code}, "", True
+    except (kpi.UnknownRegion,):
+        return {"status": "unknown", "code": code}, "", True
+    except psycopg.Error:
+        return no_update, t("state.error.db", lang), False
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+# -- rendering: plain functions of the data, no database ----------------------------------------
+
+def breadcrumb(data: dict, lang: str) -> list:
+    chain = data["region"]["ancestry"] + [{"code": data["code"], "name": data["region"]["name"], "level": data["region"]["level"]}]
+    items: list = []
+    for i, node in enumerate(chain):
+        if i:
+            items.append(html.Span("›", className="breadcrumb-sep"))
+        if i == len(chain) - 1:
+            items.append(html.Span(node["name"], id="region-crumb-current", className="breadcrumb-current",
+                                   title=t(f"level.{node['level']}", lang)))
+        else:
+            items.append(dcc.Link(node["name"], href=f"/region/{node['code']}", id=f"region-crumb-{node['code']}",
+                                  className="breadcrumb-link"))
+    return items
+
+
+def kpi_panel(data: dict, lang: str) -> list:
+    k = data["region"]["kpis"]
+    cov = k["centre_coverage"]
+
+    def card(key, value, note=None, tone=""):
+        return html.Div(
+            [html.Div(t(f"kpi.{key}", lang), className="kpi-label"),
+             html.Div(value, id=f"region-kpi-{key}", className="kpi-value"),
+             html.Div(note or "", className="kpi-note")],
+            className=f"kpi-card {tone}".strip(),
+        )
+
+    return [
+        html.H2([t("kpi.title", lang)], className="panel-title"),
+        html.Div(
+            [
+                card("open", big_number(k["open"], lang)),
+                card("new_today", big_number(k["new_today"], lang)),
+                card("overdue", big_number(k["overdue"], lang), tone="tone-warn" if k["overdue"] else ""),
+                card("closure_rate", fmt_percent(k["closure_rate"], lang), t("kpi.due_note", lang, n=f"{k['due']:,}")),
+                card("on_time_rate", fmt_percent(k["on_time_rate"], lang), t("kpi.open_overdue", lang, n=f"{k['open_overdue']:,}"),
+                     tone="tone-warn" if k["open_overdue"] else ""),
+                card("resolution_rate", fmt_percent(k["resolution_rate"], lang)),
+                card("escalations", big_number(k["escalations"], lang)),
+                card("coverage", fmt_percent(cov["share"], lang),
+                     t("kpi.coverage_note", lang, a=cov["with_entity_centre"], b=cov["children"])),
+            ],
+            className="kpi-grid",
+        ),
+        html.H3([t("kpi.spark", lang), html.Span(" " + spark_totals(k["sparkline"], lang), className="muted", id="region-spark-totals")],
+                className="panel-sub"),
+        dcc.Graph(figure=sparkline(k["sparkline"], lang), id="region-spark", config={"displayModeBar": False}, className="spark"),
+        html.Div(
+            [
+                html.Div([html.H3(t("kpi.closed_by_level", lang), className="panel-sub"),
+                          dcc.Graph(figure=level_bar(k["closed_by_level"], lang), config={"displayModeBar": False})]),
+                html.Div([html.H3(t("kpi.hazards", lang), className="panel-sub"),
+                          dcc.Graph(figure=grade_bar(k["hazards_open_by_grade"], lang), config={"displayModeBar": False})]),
+            ],
+            className="kpi-charts",
+        ),
+    ]
+
+
+def is_empty(data: dict) -> bool:
+    """No open case, nothing due and nothing reported in the window: '本区域暂无案件'."""
+    k = data["region"]["kpis"]
+    return not k["open"] and not k["due"] and not sum(s["new"] for s in k["sparkline"])
+
+
+def sort_rows(rows: list[dict], key: str, desc: bool) -> list[dict]:
+    """Rows by ``key`` (None always last), ties by code."""
+    present = sorted((r for r in rows if r.get(key) is not None), key=lambda r: (r[key], r["code"]), reverse=desc)
+    return present + sorted((r for r in rows if r.get(key) is None), key=lambda r: r["code"])
+
+
+def ranking_table(data: dict, sort: dict, lang: str):
+    rows = [f["properties"] for f in data["features"]["features"] if f["properties"]["code"] != data["code"]]
+    if not rows:
+        return html.P(t("region.children_none", lang), className="muted")
+    key, desc = sort.get("key", "overdue"), sort.get("desc", True)
+    head = [html.Th(t("col.name", lang))]
+    for col in RANK_COLUMNS:
+        arrow = (" ▼" if desc else " ▲") if col == key else ""
+        head.append(html.Th(html.Button(t(f"col.{col}", lang) + arrow, id={"type": "region-sort-button", "key": col},
+                                        className="sort-button", n_clicks=0)))
+    body = []
+    for r in sort_rows(rows, key, desc):
+        cells = [html.Td(dcc.Link(r["name"], href=f"/region/{r['code']}", id=f"region-rank-{r['code']}"))]
+        for col in RANK_COLUMNS:
+            if col in ("closure_rate", "on_time_rate"):
+                text = fmt_percent(r.get(col), lang)
+            else:
+                text = fmt_measure("cases_per_grid" if col == "cases_per_grid" else "open", r.get(col), lang)
+            cells.append(html.Td(text, className="num"))
+        body.append(html.Tr(cells))
+    return [html.H3(t("region.ranking", lang), className="panel-sub"),
+            html.Table([html.Thead(html.Tr(head)), html.Tbody(body)], className="ranking-table", id="region-ranking-table")]
+
+
+@dash.callback(Output("region-breadcrumb", "children"), Output("region-kpis", "children"),
+               Output("region-empty", "children"), Output("region-empty", "hidden"),
+               Output("region-generated", "children"), Output("region-generated", "hidden"),
+               Input("region-data", "data"), Input("shell-lang", "data"))
+def render_panel(data, lang):
+    lang = lang or "zh"
+    if not data:
+        return t("state.loading", lang), t("state.loading", lang), "", True, "", True
+    if data["status"] == "nodata":
+        return "", "", t("region.nodata", lang), False, "", True
+    if data["status"] == "unknown":
+        msg = [t("region.unknown", lang, code=data.get("code")), " ", dcc.Link(t("region.back", lang), href="/")]
+        return msg, "", "", True, "", True
+    generated = any(is_generated(f["properties"].get("source")) for f in data["features"]["features"]
+                    if f["properties"]["code"] != data["code"])
+    return (breadcrumb(data, lang), kpi_panel(data, lang), t("region.empty", lang), not is_empty(data),
+            t("region.generated", lang), not generated)
+
+
+@dash.callback(Output("region-ranking", "children"), Input("region-data", "data"), Input("region-sort", "data"),
+               Input("shell-lang", "data"))
+def render_ranking(data, sort, lang):
+    if not data or data.get("status") != "ok":
+        return ""
+    return ranking_table(data, sort or {}, lang or "zh")
+
+
+@dash.callback(Output("region-sort", "data"), Input({"type": "region-sort-button", "key": ALL}, "n_clicks"),
+               State("region-sort", "data"), prevent_initial_call=True)
+def change_sort(clicks, sort):
+    if not ctx.triggered_id or not any(clicks or []):
+        return no_update
+    key = ctx.triggered_id["key"]
+    sort = sort or {}
+    return {"key": key, "desc": not sort.get("desc", True) if sort.get("key") == key else True}
+
+
+@dash.callback(Output("region-figure", "data"), Input("region-data", "data"), Input("region-measure", "value"),
+               Input("shell-lang", "data"))
+def render_map(data, measure, lang):
+    if not data or data.get("status") != "ok":
+        return no_update
+    region = data["region"]
+    self_only = [f["properties"]["code"] for f in data["features"]["features"]] == [data["code"]]
+    return region_map(
+        data["features"], measure or "open", lang or "zh", bounds=region["bbox"], versions=data.get("versions"),
+        points=data.get("points"), bubbles=region["level"] in ("province", "prefecture"), self_only=self_only,
+        uirevision=data["code"],
+    )
+
+
+# Tile URLs become absolute in the browser (MapLibre's worker cannot resolve site-relative ones).
+clientside_callback(
+    """
+    function(fig) {
+        if (!fig) { return window.dash_clientside.no_update; }
+        var origin = window.location.origin;
+        var out = Object.assign({}, fig);
+        out.layout = Object.assign({}, fig.layout);
+        var map = Object.assign({}, (fig.layout || {}).map || {});
+        map.layers = (map.layers || []).map(function (l) {
+            var c = Object.assign({}, l);
+            if (Array.isArray(c.source)) {
+                c.source = c.source.map(function (s) { return (typeof s === 'string' && s.charAt(0) === '/') ? origin + s : s; });
+            }
+            return c;
+        });
+        out.layout.map = map;
+        return out;
+    }
+    """,
+    Output("region-map", "figure"),
+    Input("region-figure", "data"),
+)
+
+
+@dash.callback(Output("region-measure", "options"), Output("region-measure-label", "children"),
+               Output("region-export", "children"), Output("region-export", "href"), Output("region-export", "download"),
+               Input("shell-lang", "data"), Input("region-data", "data"), Input("region-measure", "value"))
+def label_controls(lang, data, measure):
+    lang = lang or "zh"
+    options = [{"label": measure_label(m, lang), "value": m} for m in MEASURES]
+    code = data.get("code") if data and data.get("status") == "ok" else None
+    href = f"/export/region/{code}.html?" + urlencode({"measure": measure or "open", "lang": lang}) if code else "#"
+    return options, t("region.measure", lang), t("region.export", lang), href, f"gridwatch-{code}.html" if code else ""
+
+
+@dash.callback(Output("region-nav", "pathname"), Output("region-selected", "data"),
+               Input("region-map", "clickData"), State("region-code", "data"), prevent_initial_call=True)
+def click_map(click, code):
+    try:
+        point = click["points"][0]
+        kind, ident = point["customdata"][0], point["customdata"][1]
+    except (TypeError, KeyError, IndexError):
+        return no_update, no_update
+    if kind == "region" and ident != code:
+        return f"/region/{ident}", no_update
+    if kind in ("case", "hazard"):
+        return no_update, {"kind": kind, "id": int(ident)}
+    return no_update, no_update
+
+
+def _when(value, lang) -> str:
+    if not value:
+        return "—"
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return fmt_datetime(at.astimezone(TZ), lang)
+
+
+def _state_label(state: str, lang: str) -> str:
+    text = t(f"state.{state}", lang)
+    return state if text == f"state.{state}" else text
+
+
+def detail_panel(kind: str, d: dict | None, lang: str) -> list:
+    """A case's or hazard's particulars and its timeline."""
+    close = html.Button(t("region.detail.close", lang), id="region-detail-close", className="button small", n_clicks=0)
+    if d is None:
+        return [close, html.P(t("region.detail.missing", lang))]
+    place = " · ".join(x for x in (d.get("county_name"), d.get("township_name"), d.get("grid_name")) if x)
+    rows = [("region.detail.place", place or "—"), ("region.detail.grade", t(f"grade.{d['grade']}", lang)),
+            ("region.detail.state", _state_label(d["state"], lang)), ("region.detail.reported", _when(d["reported_at"], lang))]
+    if kind == "case":
+        rows.insert(1, ("region.detail.category", d.get("category_zh") if lang == "zh" else d.get("category_en")))
+        deadline = _when(d.get("deadline"), lang) + (f"（{t('region.detail.overdue', lang)}）" if d.get("overdue") else "")
+        rows.append(("region.detail.deadline", deadline))
+        events = [html.Li([html.Span(_when(e["at"], lang), className="tl-at"), " ",
+                           html.B(e["action"]), " ",
+                           html.Span(f"{_state_label(e['from_state'], lang) if e.get('from_state') else ''} → "
+                                     f"{_state_label(e['to_state'], lang)}"),
+                           html.Span(f" · {e['actor']}" if e.get("actor") else ""),
+                           html.Span(f" · {e['note']}" if e.get("note") else "")]) for e in d["events"]]
+        title = [html.Span(d.get("ref") or f"#{d['id']}", className="muted"), " ", d["title"]]
+    else:
+        rows.insert(1, ("region.detail.kind", d["kind"]))
+        events = [html.Li([html.Span(_when(e["at"], lang), className="tl-at"), " ", html.B(t(f"hevent.{e['action']}", lang))])
+                  for e in d["events"]]
+        title = [d["title"]]
+    return [
+        close,
+        html.H3(title, id="region-detail-title"),
+        html.Dl([item for key, value in rows for item in (html.Dt(t(key, lang)), html.Dd(value))]),
+        html.H4(t("region.detail.timeline", lang)),
+        html.Ol(events, className="timeline", id="region-detail-timeline"),
+    ]
+
+
+@dash.callback(Output("region-detail", "children"), Output("region-detail", "hidden"),
+               Input("region-selected", "data"), Input("shell-lang", "data"))
+@db_callback
+def show_detail(selected, lang):
+    if not selected:
+        return "", True
+    lang = lang or "zh"
+    try:
+        with transaction(pool(), readonly=True) as conn:
+            fetch = case_detail if selected["kind"] == "case" else hazard_detail
+            d = fetch(conn, int(selected["id"]))
+    except psycopg.Error:
+        return html.P(t("state.error.db", lang), className="state-error"), False
+    return detail_panel(selected["kind"], _jsonable(d) if d else None, lang), False
+
+
+@dash.callback(Output("region-selected", "data", allow_duplicate=True), Input("region-detail-close", "n_clicks"),
+               prevent_initial_call=True)
+def close_detail(n):
+    return None if n else no_update
