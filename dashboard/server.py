@@ -29,6 +29,7 @@ ROUTERS: tuple[str, ...] = (
     "gridwatch.api.checkins",
     "gridwatch.api.open311",
     "gridwatch.api.coverage",
+    "gridwatch.api.alerts",
 )
 
 HERE = Path(__file__).resolve().parent

@@ -17,6 +17,7 @@ ETL_COMMANDS: tuple[tuple[str, str, str], ...] = (
     # ("gansu", "etl.gansu", "Load the Gansu demo hierarchy (real outlines + generated townships, villages, grids)."),
     # ("boundaries", "etl.boundaries", "Load your own boundaries for one level from GeoJSON/GeoPackage/Shapefile."),
     ("centres", "etl.centres", "Load the centre registry (综治中心): --demo from the hierarchy, or a CSV/GeoJSON file."),
+    ("stats", "etl.stats", "Load monthly statistics (criminal/public-security cases, homicides, petitions) from CSV; default the demo file."),
     ("demo", "etl.demo", "Load the demo history: departments, twelve months of cases and trails, check-ins, hazards, three true stories."),
 )
 

@@ -40,6 +40,10 @@ def run(args: argparse.Namespace) -> int:
         _step(["etl", "demo"])
     if "centres" in _etl_words():
         _step(["etl", "centres", "--demo"])
+    if "stats" in _etl_words():
+        _step(["etl", "stats"])
+    if "alerts" in known:
+        _step(["alerts", "run"])
     sim = None
     if "simulate" in known and not args.no_simulator:
         url = f"http://127.0.0.1:{args.port}"

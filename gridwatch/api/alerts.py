@@ -1,0 +1,103 @@
+"""/api/v1/alerts, /api/v1/kpi and /api/v1/stats: early warnings, KPIs and year-on-year figures as JSON.
+
+- ``GET /api/v1/alerts?region=6201&rule=spike&acknowledged=false&include_resolved=false&limit=500``
+- ``POST /api/v1/alerts/{id}/ack`` with ``{"by": "值班员"}``
+- ``GET /api/v1/kpi/{code}`` (rolling 30 days, plus the children ranking) or
+  ``GET /api/v1/kpi/{code}?start=2025-06-01&end=2025-07-01`` (period KPIs, department ranking, returned trail)
+- ``GET /api/v1/stats/{code}`` (year-on-year, month-on-month, monthly series)
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from gridwatch import alerts, kpi, stats
+from gridwatch.api.errors import ApiRoute, json_response
+from gridwatch.db import transaction
+from gridwatch.intake import InputError
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", route_class=ApiRoute, tags=["alerts & analytics"])
+
+
+def _region(conn, code: str) -> None:
+    from gridwatch.api.regions import region_row
+
+    region_row(conn, code)   # 400 for a malformed code, 404 for one not loaded, naming it
+
+
+def _bad(field: str, value, message: str, message_zh: str, fix: str, status: int = 422) -> InputError:
+    return InputError(message, field=field, value=value, fix=fix, message_zh=message_zh, status=status)
+
+
+class Ack(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    by: str = Field(..., min_length=1, max_length=100, description="who acknowledges: the operator's name or id")
+
+
+@router.get("/alerts", summary="Alerts of a region (and everything under it)")
+def get_alerts(request: Request,
+               region: str | None = Query(None, description="region code; alerts of it and its descendants"),
+               rule: str | None = Query(None, description="an alert rule (e.g. spike) or group (deadline, red)"),
+               acknowledged: bool | None = Query(None, description="true: only acknowledged; false: only not yet"),
+               include_resolved: bool = Query(False, description="also alerts whose condition no longer holds"),
+               limit: int = Query(500, ge=1, le=5000)):
+    """Each alert: id, rule, region_code, region_name, subject, explanation_zh, explanation_en, numbers,
+    severity, raised_at, last_seen_at, resolved_at, acknowledged_at, acknowledged_by, lon, lat."""
+    with transaction(request.app.state.pool, readonly=True) as conn:
+        if region is not None:
+            _region(conn, region)
+        try:
+            rows = alerts.list_alerts(conn, region=region, rule=rule, include_resolved=include_resolved,
+                                      acknowledged=acknowledged, limit=limit)
+        except ValueError as exc:
+            raise _bad("rule", rule, str(exc), f"未知的预警规则 {rule!r}",
+                       f"use one of: {', '.join(alerts.ALERT_RULES)}") from None
+    return json_response({"region": region, "count": len(rows), "rules": list(alerts.ALERT_RULES), "alerts": rows})
+
+
+@router.post("/alerts/{alert_id}/ack", summary="Acknowledge an alert")
+def post_ack(request: Request, alert_id: int, body: Ack):
+    with transaction(request.app.state.pool) as conn:
+        try:
+            row = alerts.acknowledge(conn, alert_id, body.by)
+        except alerts.AlertNotFound as exc:
+            raise _bad("alert_id", alert_id, str(exc), f"预警 {alert_id} 不存在", "use an id from GET /api/v1/alerts",
+                       status=404) from None
+        except ValueError as exc:
+            raise _bad("by", body.by, str(exc), "确认人不能为空", "send by: the operator's name or id") from None
+    return json_response(row)
+
+
+@router.get("/kpi/{code}", summary="KPIs of a region: rolling 30 days, or a period")
+def get_kpi(request: Request, code: str,
+            start: date | None = Query(None, description="first day of the period (YYYY-MM-DD, local)"),
+            end: date | None = Query(None, description="day after the period (YYYY-MM-DD, exclusive)")):
+    if (start is None) != (end is None):
+        missing = "end" if end is None else "start"
+        raise _bad(missing, None, f"{missing} is missing: give both start and end (YYYY-MM-DD) or neither",
+                   f"缺少 {missing}：start 与 end 须同时给出", f"add {missing}=YYYY-MM-DD")
+    if start is not None and end <= start:
+        raise _bad("end", end.isoformat(), f"end {end} is not after start {start}; the period is [start, end)",
+                   "结束日期须晚于开始日期", "give an end date after the start date")
+    with transaction(request.app.state.pool, readonly=True) as conn:
+        _region(conn, code)
+        if start is None:
+            body = {"kpi": kpi.region_kpis(conn, code), "children": kpi.children_ranking(conn, code)}
+        else:
+            body = {"kpi": kpi.period_kpis(conn, code, start, end),
+                    "departments": kpi.department_ranking(conn, code, start, end),
+                    "score_formula": kpi.SCORE_FORMULA,
+                    "returned": kpi.returned_trail(conn, code, start, end)}
+    return json_response(body)
+
+
+@router.get("/stats/{code}", summary="Year-on-year and month-on-month statistics of a region")
+def get_stats(request: Request, code: str):
+    with transaction(request.app.state.pool, readonly=True) as conn:
+        _region(conn, code)
+        return json_response(stats.region_stats(conn, code))

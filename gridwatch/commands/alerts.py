@@ -1,0 +1,65 @@
+"""Run the early-warning rules, or list the live alerts.
+
+  gridwatch alerts run                     every rule, as of now, in one transaction
+  gridwatch alerts run --rule spike        only some rules (repeat --rule)
+  gridwatch alerts list --region 6207      live alerts of 张掖市 and everything under it
+
+Rules: deadline (near/past), red (cases/hazards), spike (Poisson), hotspot (Getis-Ord Gi*),
+repeat_place, repeat_party, silent_grid, hazard_overdue, department_returns. Re-running never
+duplicates an alert; conditions that no longer hold are resolved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from gridwatch.alerts import RULE_NAMES
+
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.add_argument("action", choices=["run", "list"], help="run the rules, or list live alerts")
+    p.add_argument("--rule", action="append", choices=list(RULE_NAMES), help="only this rule (repeatable)")
+    p.add_argument("--now", default=None, help="run as of this ISO time with zone, e.g. 2025-06-30T15:00+08:00")
+    p.add_argument("--region", default=None, help="list: region code (default: all)")
+    p.add_argument("--lang", choices=["zh", "en"], default="zh", help="list: language of the explanations")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from gridwatch import db
+    from gridwatch.alerts import list_alerts, run_rules
+
+    now = None
+    if args.now:
+        try:
+            now = datetime.fromisoformat(args.now)
+        except ValueError:
+            print(f"gridwatch alerts: --now {args.now!r} is not an ISO time; write e.g. 2025-06-30T15:00+08:00", file=sys.stderr)
+            return 2
+        if now.tzinfo is None:
+            print(f"gridwatch alerts: --now {args.now!r} has no time zone; add one, e.g. +08:00", file=sys.stderr)
+            return 2
+    with psycopg.connect(db.database_url()) as conn:
+        if args.action == "run":
+            summary = run_rules(conn, now=now, rules=args.rule)
+            if args.json:
+                print(json.dumps(summary))
+            else:
+                for rule, s in summary.items():
+                    print(f"{rule:20s} found {s['found']:6d}  raised {s['raised']:6d}  updated {s['updated']:6d}  resolved {s['resolved']:6d}")
+            return 0
+        rows = list_alerts(conn, region=args.region, rule=(args.rule or [None])[0])
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False, default=str))
+        else:
+            for a in rows:
+                text = a["explanation_zh"] if args.lang == "zh" else a["explanation_en"]
+                ack = f" [ack {a['acknowledged_by']}]" if a["acknowledged_by"] else ""
+                print(f"#{a['id']} {a['severity']:6s} {a['rule']:18s} {a['region_code']:15s} {text}{ack}")
+    return 0
