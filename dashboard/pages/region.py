@@ -258,7 +258,8 @@ def is_empty(data: dict) -> bool:
 
 def sort_rows(rows: list[dict], key: str, desc: bool) -> list[dict]:
     """Rows by ``key`` (None always last), ties by code."""
-    present = sorted((r for r in rows if r.get(key) is not None), key=lambda r: (r[key], r["code"]), reverse=desc)
+    present = sorted((r for r in rows if r.get(key) is not None), key=lambda r: r["code"])
+    present.sort(key=lambda r: r[key], reverse=desc)  # stable: ties stay in code order
     return present + sorted((r for r in rows if r.get(key) is None), key=lambda r: r["code"])
 
 
