@@ -21,6 +21,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("up", "gridwatch.commands.up", "Everything the README's run command does: database, migrations, Gansu demo, simulator, dashboard."),
     ("bench", "bench.run", "Run the benchmarks against a throwaway cluster; each figure is a ratio to a same-run baseline."),
     ("serve", "gridwatch.commands.serve", "Serve the dashboard, tiles, JSON API and live updates at http://127.0.0.1:8050."),
+    ("simulate", "gridwatch.simulate", "Send live demo traffic through the API: new cases, lifecycles progressing, daily check-ins."),
     ("alerts", "gridwatch.commands.alerts", "Early warnings: run the alert rules (deadline, red, spike, hotspot, repeats, silent grids, …) or list alerts."),
     ("coverage", "gridwatch.commands.coverage", "Coverage of the centres: recompute the stored figures and gaps, or show a region's coverage."),
 )
