@@ -211,12 +211,14 @@ def region_map(fc: dict, measure: str, lang: str | None, *, bounds, versions: di
                 name=t(f"legend.{family}", lang)))
     fig = go.Figure(traces)
     scale = MEASURE_SCALES.get(measure, "YlOrRd")
+    top = 1 if measure == "coverage" else max(real + [1])
     fig.update_layout(
         map={"style": local_style(), "center": centre, "zoom": zoom, "layers": tile_layers(versions)},
         margin={"l": 0, "r": 0, "t": 0, "b": 0},
-        coloraxis={"colorscale": scale, "cmin": 0, "cmax": 1 if measure == "coverage" else max(real + [1]),
+        coloraxis={"colorscale": scale, "cmin": 0, "cmax": top,
                    "colorbar": {"title": {"text": measure_label(measure, lang)}, "thickness": 12, "len": 0.6,
-                                "tickformat": ".0%" if measure == "coverage" else ",d" if measure != "cases_per_grid" else ",.1f"}},
+                                "tickformat": ".0%" if measure == "coverage" else ",d" if measure != "cases_per_grid" else ",.1f",
+                                **({"dtick": 1} if measure in ("open", "overdue", "hazards_open") and top <= 8 else {})}},
         legend={"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.85)", "font": {"size": 12}},
         uirevision=uirevision, clickmode="event",
         paper_bgcolor="rgba(0,0,0,0)",

@@ -4,8 +4,9 @@ the live-update heartbeat, the database banner, and the page container.
 Shared browser state the pages read:
 
 - ``shell-lang`` (dcc.Store, local storage): "zh" or "en";
-- ``shell-versions`` (dcc.Store): {table: version}, changed only when the data changed — the
-  refresh trigger of maps and KPI panels (read from the listener's memory, no database query);
+- ``shell-versions`` (dcc.Store): {table: version}, changed only when the data changed (or the
+  database came back after an outage: then ``_reconnected`` is set) — the refresh trigger of maps
+  and KPI panels (read from the listener's memory, no database query);
 - ``shell-heartbeat`` (dcc.Store): {"ok": bool, "at": epoch ms of the last moment the live
   connection was known good} — freshness badges age from it.
 
@@ -123,8 +124,15 @@ def poll_live(_, seen, heartbeat):
     live = listener()
     ok = bool(live.connected)
     versions = dict(live.versions)
-    out_versions = versions if ok and versions != (seen or {}) else no_update
     now_ms = int(time.time() * 1000)
+    was_ok = (heartbeat or {}).get("ok", True)
+    seen_tables = {k: v for k, v in (seen or {}).items() if not k.startswith("_")}
+    if ok and not was_ok:  # back after an outage: refresh whatever failed meanwhile
+        out_versions = {**versions, "_reconnected": now_ms}
+    elif ok and versions != seen_tables:
+        out_versions = versions
+    else:
+        out_versions = no_update
     beat = {"ok": True, "at": now_ms} if ok else {"ok": False, "at": (heartbeat or {}).get("at", now_ms)}
     return out_versions, beat, ok
 
