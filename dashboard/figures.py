@@ -16,7 +16,7 @@ from dashboard.i18n import fmt_percent, register, t
 from dashboard.maps import local_style, tile_layers, zoom_for_bounds
 
 __all__ = [
-    "MEASURE_SCALES", "GRADE_COLOURS", "measure_label", "fmt_measure", "big_number", "fmt_day", "measure_colours",
+    "MEASURE_SCALES", "GRADE_COLOURS", "measure_label", "sort_rows", "fmt_measure", "big_number", "fmt_day", "measure_colours",
     "region_map", "wall_map", "sparkline", "spark_totals", "level_bar", "grade_bar", "empty_figure", "is_generated",
 ]
 
@@ -117,6 +117,17 @@ def measure_colours(values: list, measure: str) -> list[str]:
         else:
             out.append(sample_colorscale(scale, [min(max(v / top, 0.0), 1.0)], colortype="rgb")[0])
     return out
+
+
+def sort_rows(rows: list[dict], key: str, desc: bool) -> list[dict]:
+    """Rows by ``key``, missing values (None) always last, ties in code order.
+
+    >>> [r["code"] for r in sort_rows([{"code": "2", "x": 1}, {"code": "1", "x": None}, {"code": "3", "x": 1}], "x", True)]
+    ['2', '3', '1']
+    """
+    present = sorted((r for r in rows if r.get(key) is not None), key=lambda r: r["code"])
+    present.sort(key=lambda r: r[key], reverse=desc)  # stable: ties stay in code order
+    return present + sorted((r for r in rows if r.get(key) is None), key=lambda r: r["code"])
 
 
 def is_generated(source: str | None) -> bool:

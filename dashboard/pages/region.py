@@ -17,7 +17,7 @@ import psycopg
 from dash import ALL, Input, Output, State, clientside_callback, ctx, dcc, html, no_update
 
 from dashboard.figures import (
-    big_number, fmt_measure, grade_bar, is_generated, level_bar, measure_label, region_map, spark_totals, sparkline,
+    big_number, fmt_measure, grade_bar, is_generated, level_bar, measure_label, region_map, sort_rows, spark_totals, sparkline,
 )
 from dashboard.i18n import fmt_datetime, fmt_percent, register, t
 from dashboard.util import db_callback, pool
@@ -254,13 +254,6 @@ def is_empty(data: dict) -> bool:
     """No open case, nothing due and nothing reported in the window: '本区域暂无案件'."""
     k = data["region"]["kpis"]
     return not k["open"] and not k["due"] and not sum(s["new"] for s in k["sparkline"])
-
-
-def sort_rows(rows: list[dict], key: str, desc: bool) -> list[dict]:
-    """Rows by ``key`` (None always last), ties by code."""
-    present = sorted((r for r in rows if r.get(key) is not None), key=lambda r: r["code"])
-    present.sort(key=lambda r: r[key], reverse=desc)  # stable: ties stay in code order
-    return present + sorted((r for r in rows if r.get(key) is None), key=lambda r: r["code"])
 
 
 def ranking_table(data: dict, sort: dict, lang: str):
