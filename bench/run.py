@@ -26,7 +26,9 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-MODULES: tuple[str, ...] = ()
+MODULES: tuple[str, ...] = (
+    "bench.tiles",
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
