@@ -28,6 +28,7 @@ from psycopg import sql
 
 MODULES: tuple[str, ...] = (
     "bench.tiles",
+    "bench.coverage",
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
