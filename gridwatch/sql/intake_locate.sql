@@ -1,10 +1,12 @@
--- For each input point (WGS84): is it inside the province outline, would it be with lat/long
--- swapped, and which is the deepest region (a grid, normally) that holds it.
-SELECT i.ord,
-       in_province(pt.p) AS inside,
-       NOT in_province(pt.p) AND in_province(ST_SetSRID(ST_MakePoint(i.lat, i.lon), 4326)) AS swapped_inside,
+-- For each input point (WGS84): the deepest region holding it (a grid, normally: grids partition
+-- the province, so finding one also proves the point is inside); only when there is none, whether
+-- the province outline holds it, and — when not — whether it would with lat/long swapped.
+SELECT i.ord, lf.leaf IS NOT NULL OR in_province(pt.p) AS inside,
+       CASE WHEN lf.leaf IS NOT NULL OR in_province(pt.p) THEN false
+            ELSE in_province(ST_SetSRID(ST_MakePoint(i.lat, i.lon), 4326)) END AS swapped_inside,
        EXISTS (SELECT 1 FROM region_subdivided WHERE level = 'province') AS province_loaded,
-       CASE WHEN in_province(pt.p) THEN region_leaf(pt.p) END AS leaf
+       lf.leaf
 FROM unnest(%(lon)s::float8[], %(lat)s::float8[]) WITH ORDINALITY AS i(lon, lat, ord)
 CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326) AS p) pt
+CROSS JOIN LATERAL (SELECT region_leaf(pt.p) AS leaf) lf
 ORDER BY i.ord
