@@ -29,6 +29,7 @@ from psycopg import sql
 MODULES: tuple[str, ...] = (
     "bench.tiles",
     "bench.coverage",
+    "bench.intake",
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
