@@ -51,6 +51,7 @@ COVERAGE_LEVELS = ("province", "prefecture", "county", "township")
 SIMPLIFY_DEG = 0.0005           # ≈ 50 m: the stored display version of the gaps
 MAX_REACH_M = 200_000.0
 SCENARIO_NAME_MAX = 60
+LOCK_KEY = 620_000_041          # advisory lock: two writers of the stored coverage never interleave
 
 
 class CoverageError(ValueError):
@@ -168,6 +169,7 @@ def recompute(conn, *, township_m: float | None = None, county_m: float | None =
     """
     started = time.perf_counter()
     with transaction(conn) as c:
+        _x(c, "SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
         stored = stored_thresholds(c)
         base = stored[0] if stored else Thresholds()
         th = Thresholds(township_m if township_m is not None else base.township_m,
@@ -197,6 +199,7 @@ def refresh(conn, points: Iterable[tuple[float, float, str]], centre_ids: Iterab
     pts = [Hypothetical(float(x), float(y), lvl) for x, y, lvl in points]
     ids = [int(i) for i in centre_ids]
     with transaction(conn) as c:
+        _x(c, "SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
         stored = stored_thresholds(c)
         if stored is None:
             return {"full": True, **recompute(c)}
