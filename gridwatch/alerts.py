@@ -86,8 +86,8 @@ class AlertNotFound(LookupError):
 def fmt_value(v) -> str:
     """How a figure is written in an explanation (and must appear there).
 
-    >>> fmt_value(21), fmt_value(2.5), fmt_value(3.0), fmt_value(0.000172), fmt_value(None)
-    ('21', '2.5', '3', '1.72e-04', '—')
+    >>> fmt_value(21), fmt_value(2.5), fmt_value(3.0), fmt_value(0.001), fmt_value(0.000172), fmt_value(None)
+    ('21', '2.5', '3', '0.001', '1.72e-04', '—')
     """
     if v is None:
         return "—"
@@ -95,8 +95,9 @@ def fmt_value(v) -> str:
         return str(v)
     if isinstance(v, int):
         return f"{v:d}"
-    if v != 0 and abs(v) < 0.001:
-        return f"{v:.2e}"
+    if v != 0 and abs(v) < 0.01:   # thresholds such as 0.001 as written; tiny p-values in scientific notation
+        short = f"{v:.4f}".rstrip("0").rstrip(".")
+        return short if float(short) == v else f"{v:.2e}"
     return f"{v:.2f}".rstrip("0").rstrip(".")
 
 

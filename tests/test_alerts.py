@@ -100,6 +100,7 @@ def test_a_planted_spike_is_found_against_the_regions_own_baseline(conn, tiny):
     assert n["p_value"] == pytest.approx(poisson_sf(14, 1.0), rel=0.01)
     assert n["p_value"] < DEFAULTS["spike_p"]
     assert "泊松" in alert["explanation_zh"] and "Poisson" in alert["explanation_en"]
+    assert "低于阈值 0.001" in alert["explanation_zh"] and "P(X≥14) = " + fmt_value(n["p_value"]) in alert["explanation_en"]
     # the same 14 cases spread over the neighbourhood's baseline rate would not be a spike in 张掖
     assert list_alerts(conn, region="6207", rule="spike") == []
 

@@ -16,6 +16,7 @@ import dash
 import psycopg
 from dash import ALL, Input, Output, State, clientside_callback, dcc, html, no_update
 
+from dashboard.analytics_components import province_yoy, takeover_alerts, yoy_panel
 from dashboard.figures import GRADE_COLOURS, big_number, empty_figure, spark_totals, sparkline, wall_map
 from dashboard.i18n import fmt_percent, register, t
 from dashboard.util import db_callback, pool
@@ -135,7 +136,8 @@ def fetch_wall(conn: psycopg.Connection, step: int, alert_minutes: int) -> dict:
         "current": {**current, "index": (step % len(prefs)) + 1 if prefs else 0, "count": len(prefs),
                     "kpis": kpi.region_kpis(conn, current["code"]) if prefs else None},
         "features": children_features(conn, top),
-        "alerts": [{**a, "reported_at": a["reported_at"].isoformat()} for a in recent_red_alerts(conn, alert_minutes)],
+        "alerts": [{**a, "reported_at": a["reported_at"].isoformat()} for a in recent_red_alerts(conn, alert_minutes)]
+        + takeover_alerts(conn, alert_minutes),
         "versions": read_versions(conn),
         "fetched_at": int(time.time() * 1000),
     }
@@ -211,7 +213,7 @@ def takeover(data, acked, lang):
     alerts = [a for a in (data or {}).get("alerts", []) if f"{a['kind']}:{a['id']}" not in set(acked or [])]
     if not alerts:
         return [], True
-    items = [html.Li(f"{t('wall.alert.' + a['kind'], lang)} · {a['title']} · {a['county']} {a['place']}".strip(),
+    items = [html.Li(f"{t('wall.alert.' + a['kind'], lang)} · {a.get('title_' + lang) or a['title']} · {a['county']} {a['place']}".strip(),
                      id=f"wall-alert-{a['kind']}-{a['id']}") for a in alerts]
     return [html.H2(t("wall.alert.title", lang)), html.Ul(items),
             html.Button(t("wall.alert.ack", lang), id="wall-ack-button", className="button", n_clicks=0)], False
@@ -223,6 +225,18 @@ def acknowledge(n, data, acked):
     if not n:
         return no_update
     return sorted(set(acked or []) | {f"{a['kind']}:{a['id']}" for a in (data or {}).get("alerts", [])})
+
+
+# Year-on-year panel (issue 7): the province's statistics in the wall-yoy slot, refreshed with the wall.
+@dash.callback(Output("wall-yoy", "children"), Input("wall-data", "data"), Input("shell-lang", "data"))
+@db_callback
+def fill_yoy(_data, lang):
+    try:
+        with transaction(pool(), readonly=True) as conn:
+            rows, demo = province_yoy(conn)
+    except psycopg.Error:
+        return no_update
+    return yoy_panel(rows, lang or "zh", dark=True, demo=demo)
 
 
 # Map tile URLs made absolute in the browser (see dashboard/pages/region.py).

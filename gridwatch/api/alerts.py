@@ -5,13 +5,17 @@
 - ``GET /api/v1/kpi/{code}`` (rolling 30 days, plus the children ranking) or
   ``GET /api/v1/kpi/{code}?start=2025-06-01&end=2025-07-01`` (period KPIs, department ranking, returned trail)
 - ``GET /api/v1/stats/{code}`` (year-on-year, month-on-month, monthly series)
+- ``GET /export/briefing/{code}.html?lang=zh`` (the leader's briefing as one offline HTML file)
 """
 
 from __future__ import annotations
 
 from datetime import date
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridwatch import alerts, kpi, stats
@@ -21,7 +25,7 @@ from gridwatch.intake import InputError
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1", route_class=ApiRoute, tags=["alerts & analytics"])
+router = APIRouter(route_class=ApiRoute, tags=["alerts & analytics"])
 
 
 def _region(conn, code: str) -> None:
@@ -39,7 +43,7 @@ class Ack(BaseModel):
     by: str = Field(..., min_length=1, max_length=100, description="who acknowledges: the operator's name or id")
 
 
-@router.get("/alerts", summary="Alerts of a region (and everything under it)")
+@router.get("/api/v1/alerts", summary="Alerts of a region (and everything under it)")
 def get_alerts(request: Request,
                region: str | None = Query(None, description="region code; alerts of it and its descendants"),
                rule: str | None = Query(None, description="an alert rule (e.g. spike) or group (deadline, red)"),
@@ -60,7 +64,7 @@ def get_alerts(request: Request,
     return json_response({"region": region, "count": len(rows), "rules": list(alerts.ALERT_RULES), "alerts": rows})
 
 
-@router.post("/alerts/{alert_id}/ack", summary="Acknowledge an alert")
+@router.post("/api/v1/alerts/{alert_id}/ack", summary="Acknowledge an alert")
 def post_ack(request: Request, alert_id: int, body: Ack):
     with transaction(request.app.state.pool) as conn:
         try:
@@ -73,7 +77,7 @@ def post_ack(request: Request, alert_id: int, body: Ack):
     return json_response(row)
 
 
-@router.get("/kpi/{code}", summary="KPIs of a region: rolling 30 days, or a period")
+@router.get("/api/v1/kpi/{code}", summary="KPIs of a region: rolling 30 days, or a period")
 def get_kpi(request: Request, code: str,
             start: date | None = Query(None, description="first day of the period (YYYY-MM-DD, local)"),
             end: date | None = Query(None, description="day after the period (YYYY-MM-DD, exclusive)")):
@@ -96,8 +100,25 @@ def get_kpi(request: Request, code: str,
     return json_response(body)
 
 
-@router.get("/stats/{code}", summary="Year-on-year and month-on-month statistics of a region")
+@router.get("/api/v1/stats/{code}", summary="Year-on-year and month-on-month statistics of a region")
 def get_stats(request: Request, code: str):
     with transaction(request.app.state.pool, readonly=True) as conn:
         _region(conn, code)
         return json_response(stats.region_stats(conn, code))
+
+
+@router.get("/export/briefing/{code}.html", summary="The leader's briefing of a region as one offline HTML file",
+            response_class=Response, responses={200: {"content": {"text/html": {}}}})
+def export_briefing(request: Request, code: str, lang: str = Query("zh", description="zh or en")):
+    from dashboard.analytics_components import briefing_html
+
+    if lang not in ("zh", "en"):
+        raise _bad("lang", lang, f"lang {lang!r} is not a language: use zh or en", f"语言 {lang!r} 无效", "use zh or en",
+                   status=400)
+    with transaction(request.app.state.pool, readonly=True) as conn:
+        _region(conn, code)
+        body = briefing_html(conn, code, lang)
+    filename = f"gridwatch-briefing-{code}.html"
+    return Response(body, media_type="text/html; charset=utf-8", headers={
+        "Content-Disposition": f"attachment; filename=\"{filename}\"; filename*=UTF-8''{quote(filename)}",
+        "Cache-Control": "no-store"})

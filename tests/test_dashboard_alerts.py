@@ -1,0 +1,149 @@
+"""Early warning and analytics in real headless Chromium: the alerts list and acknowledging, the
+leader's briefing and its offline export, the year-on-year figures on the wall, a red alert on the
+wall's takeover."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+
+from dashboard.analytics_components import alert_card, yoy_panel
+from etl.stats import load_stats
+from gridwatch.alerts import list_alerts, run_rules
+from gridwatch.stats import yoy
+from tests.conftest import wait_until
+from tests.test_alerts import NOW, everything, plant
+from tests.test_stats import demo_rows
+
+pytestmark = pytest.mark.browser
+
+PERCENTS = {"criminal_cases": "-30.0%", "public_security_cases": "-46.1%", "homicides": "-50.0%", "petitions": "-3.1%"}
+
+
+@pytest.fixture
+def site(conn, tiny, db_url, serve):
+    everything(conn)
+    run_rules(conn, now=NOW)
+    load_stats(conn, text=demo_rows("62"), source="gansu-stats.csv")
+    return serve(db_url)
+
+
+def test_the_alerts_page_lists_each_alert_with_its_numbers_and_an_operator_acknowledges_one(site, conn, browser_page):
+    page = browser_page
+    page.goto(site.url + "/alerts")
+    alerts = list_alerts(conn)
+    wait_until(lambda: page.locator(".alert-card").count() == len(alerts), message=f"{len(alerts)} alert cards")
+    spike = next(a for a in alerts if a["rule"] == "spike")
+    card = page.inner_text(f"#alerts-alert-{spike['id']}")
+    assert "类别异常增多" in card and str(spike["numbers"]["count"]) in card and "泊松" in card
+    markers = """() => { const gd = document.querySelector('#alerts-map .js-plotly-plot');
+        return gd && gd.data ? gd.data.reduce((n, tr) => n + (tr.lon || []).length, 0) : -1; }"""
+    wait_until(lambda: page.evaluate(markers) == len(alerts), message="one marker per alert on the map")
+    page.fill("#alerts-operator", "值班员赵六")
+    page.press("#alerts-operator", "Enter")
+    page.click(f"#alerts-alert-{spike['id']} .alert-ack")
+    wait_until(lambda: conn.execute("SELECT acknowledged_by FROM alert WHERE id = %s", (spike["id"],)).fetchone()["acknowledged_by"],
+               message="the acknowledgement stored")
+    assert conn.execute("SELECT acknowledged_by FROM alert WHERE id = %s", (spike["id"],)).fetchone()["acknowledged_by"] == "值班员赵六"
+    # acknowledged alerts leave the default list; "show acknowledged" brings it back, marked
+    wait_until(lambda: page.locator(f"#alerts-alert-{spike['id']}").count() == 0, message="the acknowledged alert leaves the list")
+    page.click("#alerts-show-acked input")
+    wait_until(lambda: page.locator(f"#alerts-acked-{spike['id']}").count() == 1, message="the acknowledged alert shown as such")
+    assert "值班员赵六" in page.inner_text(f"#alerts-acked-{spike['id']}")
+    page.screenshot_to("alerts")
+
+
+def test_the_alerts_page_filters_by_region_and_switches_to_english(site, conn, browser_page):
+    page = browser_page
+    page.goto(site.url + "/alerts?region=6207&rule=spike")
+    want = list_alerts(conn, region="6207", rule="spike")
+    wait_until(lambda: page.locator(".alert-card").count() == len(want) > 0, message="the filtered list")
+    page.click("#shell-lang-button")
+    wait_until(lambda: "Poisson" in page.inner_text(".alerts-list"), message="English explanations")
+    assert "Category spike" in page.inner_text(".alerts-list")
+
+
+def test_the_briefing_shows_kpis_alerts_trends_and_map_and_exports_a_file_that_opens_offline(site, conn, browser_page, tmp_path):
+    now = datetime.now(timezone.utc)   # three cases due in the last 30 days, two closed: 结案率 66.67%
+    plant(conn, [{"lon": 101.5, "lat": 36.5 + 0.1 * i, "reported_at": now - timedelta(days=9), "deadline": now - timedelta(days=6),
+                  "closed_at": now - timedelta(days=7) if i < 2 else None, "state": "closed" if i < 2 else "in_progress"}
+                 for i in range(3)])
+    page = browser_page
+    page.goto(site.url + "/briefing/62")
+    wait_until(lambda: "甘肃省" in page.inner_text("#briefing-title"), message="the briefing title")
+    wait_until(lambda: page.locator("#briefing-kpis .kpi-card").count() == 11, message="the KPI cards")
+    assert page.inner_text("#briefing-k-closure_rate .kpi-value") == "66.67%"
+    n_alerts = len(list_alerts(conn, region="62", limit=50))
+    wait_until(lambda: page.locator("#briefing-alerts .alert-card").count() == n_alerts, message="the alerts")
+    for ind, pct in PERCENTS.items():
+        assert page.inner_text(f"#yoy-change-{ind}").startswith(pct)
+    wait_until(lambda: page.locator("#briefing-map .js-plotly-plot").count() == 1, message="the briefing map")
+    href = page.get_attribute("#briefing-export", "href")
+    assert href == "/export/briefing/62.html?lang=zh"
+    page.screenshot_to("briefing")
+
+    r = httpx.get(site.url + href, timeout=120)
+    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    body = r.text
+    assert not re.search(r"""<(script|link)[^>]+(src|href)\s*=\s*["']https?://""", body), "the file loads something online"
+    path = tmp_path / "briefing.html"
+    path.write_text(body, encoding="utf-8")
+    page.goto(path.as_uri())
+    wait_until(lambda: page.locator("#brief-fig-0 .main-svg").count() >= 1, message="the trend charts drawn offline")
+    for ind, pct in PERCENTS.items():
+        assert page.inner_text(f"#brief-yoy-{ind}").startswith(pct)
+    assert page.inner_text("#brief-k-closure_rate .v") == "66.67%"
+    frame = page.frame_locator("#brief-map")
+    wait_until(lambda: frame.locator(".leaflet-container").count() == 1 and frame.locator("path.leaflet-interactive").count() > 0,
+               message="the folium map drawn offline inside the file")
+    page.screenshot_to("briefing-offline")
+
+
+def test_an_unknown_region_briefing_says_so(site, browser_page):
+    page = browser_page
+    page.goto(site.url + "/briefing/6299")
+    wait_until(lambda: "6299" in page.inner_text("#briefing-title"), message="the unknown-region message")
+    assert httpx.get(site.url + "/export/briefing/6299.html", timeout=30).status_code == 404
+
+
+def test_the_provincial_year_on_year_figures_are_on_the_wall(site, browser_page):
+    page = browser_page
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    page.goto(site.url + "/wall?tour=600")
+    wait_until(lambda: page.locator("#wall-yoy .yoy-table").count() == 1, message="the year-on-year panel on the wall")
+    for ind, pct in PERCENTS.items():
+        assert page.inner_text(f"#wall-yoy #yoy-change-{ind}").startswith(pct)
+    assert "刑事案件" in page.inner_text("#wall-yoy") and "演示数据" in page.inner_text("#wall-yoy")
+    page.screenshot_to("wall-yoy")
+
+
+def test_a_fresh_red_alert_takes_over_the_wall(conn, tiny, db_url, serve, browser_page):
+    # a red-grade case past its deadline raises a red deadline_past alert now
+    now = datetime.now(timezone.utc)
+    plant(conn, [{"lon": 100.5, "lat": 38.5, "state": "in_progress", "grade": "red",
+                  "reported_at": now - timedelta(hours=80), "deadline": now - timedelta(hours=8)}])
+    run_rules(conn, rules=["deadline"])
+    alert = list_alerts(conn, rule="deadline_past")[0]
+    server = serve(db_url)
+    page = browser_page
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    page.goto(server.url + "/wall?tour=600")
+    wait_until(lambda: page.locator(f"#wall-alert-alert-{alert['id']}").count() == 1, message="the alert on the takeover")
+    assert "超期未结" in page.inner_text(f"#wall-alert-alert-{alert['id']}")
+
+
+def test_the_yoy_panel_and_alert_card_builders_write_every_figure(conn, tiny):
+    load_stats(conn, text=demo_rows("62"))
+    rows = yoy(conn, "62")
+    html_text = str(yoy_panel(rows, "en"))
+    for pct in PERCENTS.values():
+        assert pct in html_text
+    rows[2] = {**rows[2], "small": True}
+    assert "unreliable" in str(yoy_panel(rows, "en"))
+    a = {"id": 1, "rule": "spike", "severity": "red", "region_code": "6201", "region_name": "兰州市",
+         "explanation_zh": "近 7 天 14 件", "explanation_en": "14 cases", "raised_at": NOW.isoformat(),
+         "acknowledged_at": None, "acknowledged_by": None}
+    assert "近 7 天 14 件" in str(alert_card(a, "zh")) and "14 cases" in str(alert_card(a, "en"))
