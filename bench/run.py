@@ -30,6 +30,7 @@ MODULES: tuple[str, ...] = (
     "bench.tiles",
     "bench.coverage",
     "bench.intake",
+    "bench.kpi",
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
