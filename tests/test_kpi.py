@@ -198,3 +198,25 @@ def test_an_unknown_region_or_a_backwards_period_is_refused_with_the_value_named
     with pytest.raises(ValueError, match="no time zone"):
         region_kpis(conn, "62", now=datetime(2025, 6, 30, 12))
     assert region_kpis(conn, "62", now=datetime.now(timezone.utc))["open"] == 0
+
+
+def test_a_return_made_through_the_real_lifecycle_shows_in_the_trail_and_the_department_ranking(conn, tiny):
+    from gridwatch.cases import apply
+    from tests.factories import make_case
+
+    water = make_department(conn, "620102", "water", "城关区水务局")
+    justice = make_department(conn, "620102", "justice", "城关区司法局")
+    start = datetime.now(timezone.utc) - timedelta(days=1)
+    case_id = make_case(conn, lon=100.5, lat=38.5, title="渠道漏水纠纷")
+    with conn.transaction():
+        apply(conn, case_id, "accept", "受理员")
+        apply(conn, case_id, "dispatch", "受理员", department_id=water)
+        apply(conn, case_id, "return", "水务局李四", note="属于司法调解范围")
+        apply(conn, case_id, "dispatch", "受理员", department_id=justice)
+    end = datetime.now(timezone.utc) + timedelta(days=1)
+    trail = returned_trail(conn, "620102", start, end)
+    assert [(r["case_id"], r["department"], r["actor"], r["note"]) for r in trail] == [
+        (case_id, "城关区水务局", "水务局李四", "属于司法调解范围")]
+    assert conn.execute("SELECT returns FROM cases WHERE id = %s", (case_id,)).fetchone()["returns"] == 1
+    ranking = {r["id"]: r for r in department_ranking(conn, "6201", start, end)}
+    assert ranking[water]["returns"] == 1 and ranking[justice]["returns"] == 0
