@@ -97,7 +97,8 @@ STATUS_COLOURS = {"entity": "#1a7f37", "established": "#d29922", "planned": "#82
 NEW_COLOUR = "#0969da"
 GAP_COLOUR = "#cf222e"
 CELL_LEVEL = {"province": "county", "prefecture": "township", "county": "grid", "township": "grid"}
-GAP_SIMPLIFY = {"province": 0.005, "prefecture": 0.002, "county": 0.0, "township": 0.0}
+GAP_SIMPLIFY = {"province": 0.01, "prefecture": 0.002, "county": 0.0, "township": 0.0}     # degrees, for display
+CELL_SIMPLIFY = {"province": 0.01, "prefecture": 0.002, "county": 0.0, "township": 0.0}
 MAP_SIZE = (900, 620)
 
 
@@ -189,10 +190,12 @@ def layout(code: str | None = None, **_):
 def _geojson_cells(conn, code: str, level: str) -> dict:
     """The clickable layer: the region's counties / townships / grids (display outlines)."""
     cell = CELL_LEVEL[level]
+    tol = CELL_SIMPLIFY[level]
     rows = conn.execute(
-        """SELECT code, name, ST_AsGeoJSON(coalesce(geom_simple, geom), 4)::json AS geometry,
+        """SELECT code, name, ST_AsGeoJSON(CASE WHEN %s > 0 THEN ST_SimplifyPreserveTopology(coalesce(geom_simple, geom), %s)
+                                               ELSE coalesce(geom_simple, geom) END, 4)::json AS geometry,
                   ST_X(label_point) AS lon, ST_Y(label_point) AS lat
-           FROM region WHERE level = %s AND code LIKE %s ORDER BY code""", (cell, code + "%")).fetchall()
+           FROM region WHERE level = %s AND code LIKE %s ORDER BY code""", (tol, tol, cell, code + "%")).fetchall()
     return {"type": "FeatureCollection", "level": cell, "features": [
         {"type": "Feature", "id": r["code"], "geometry": r["geometry"],
          "properties": {"code": r["code"], "name": r["name"], "lon": r["lon"], "lat": r["lat"]}} for r in rows]}
@@ -302,7 +305,10 @@ def coverage_figure(data: dict, lang: str | None = "zh", size: tuple[int, int] =
         customdata=[["cell", p["code"], p["lon"], p["lat"], p["name"]] for p in props],
         hovertemplate="%{customdata[4]}<extra></extra>", name=t("coverage.legend.cells", lang), showlegend=False)]
     active = [c for c in data["centres"] if c["status"] in ("established", "entity")]
-    for tier, colour, key in (("township", "#2da44e", "coverage.legend.reach_township"), ("county", "#0550ae", "coverage.legend.reach_county")):
+    tiers = (("township", "#2da44e", "coverage.legend.reach_township"), ("county", "#0550ae", "coverage.legend.reach_county"))
+    if data["region"]["level"] == "province":
+        tiers = tiers[1:]          # 1,351 township circles of 5 km are specks at this zoom: the gaps show them
+    for tier, colour, key in tiers:
         group = [c for c in active if (c["level"] in COUNTY_TIER) == (tier == "county")]
         if group:
             lon, lat = _circles(group, lambda c: coverage.reach_radius(c["level"], th))

@@ -1,7 +1,8 @@
 -- Per grid: straight-line distance (metres, ellipsoid) from its label point to the nearest
 -- township-tier centre (township, village) and county-tier centre (county, prefecture, province).
--- The GiST index on centre.geom gives the 8 nearest in degrees (KNN, <->); the true nearest among
--- them is taken on the ellipsoid. Hypothetical points (the arrays) get negative ids: -1, -2, …
+-- The partial GiST indexes on centre.geom::geography (0041) give the two nearest of each tier on the
+-- sphere (KNN, <->); the nearer of them on the ellipsoid wins. Hypothetical points (the arrays) get
+-- negative ids: -1, -2, …
 WITH extra AS (
     SELECT -e.n AS id, ST_SetSRID(ST_MakePoint(e.lon, e.lat), 4326) AS geom, e.level
     FROM unnest(%(lons)s::float8[], %(lats)s::float8[], %(levels)s::text[]) WITH ORDINALITY AS e(lon, lat, level, n)
@@ -30,8 +31,8 @@ LEFT JOIN LATERAL (
          FROM centre c
          WHERE c.level IN ('township', 'village')
            AND ((c.scenario IS NULL AND c.status IN ('established', 'entity')) OR c.scenario = %(scenario)s)
-         ORDER BY c.geom <-> g.label_point
-         LIMIT 8)
+         ORDER BY c.geom::geography <-> g.label_point::geography
+         LIMIT 2)
         UNION ALL
         SELECT e.id, ST_Distance(e.geom::geography, g.label_point::geography)
         FROM extra e WHERE e.level IN ('township', 'village')
@@ -43,8 +44,8 @@ LEFT JOIN LATERAL (
          FROM centre c
          WHERE c.level IN ('county', 'prefecture', 'province')
            AND ((c.scenario IS NULL AND c.status IN ('established', 'entity')) OR c.scenario = %(scenario)s)
-         ORDER BY c.geom <-> g.label_point
-         LIMIT 8)
+         ORDER BY c.geom::geography <-> g.label_point::geography
+         LIMIT 2)
         UNION ALL
         SELECT e.id, ST_Distance(e.geom::geography, g.label_point::geography)
         FROM extra e WHERE e.level IN ('county', 'prefecture', 'province')
