@@ -130,10 +130,11 @@ def alert_card(a: dict, lang: str | None = "zh", *, ack_button: bool = True, pre
     )
 
 
-def alerts_figure(alerts: list[dict], lang: str | None = "zh", *, bounds=None, versions: dict | None = None,
+def alerts_figure(alerts: list[dict], lang: str | None = "zh", *, bounds=None, outlines: dict | None = None,
                   size: tuple[int, int] = (700, 520)) -> go.Figure:
-    """Alerts as markers coloured by severity on our own local map style (nothing fetched outside)."""
-    from dashboard.maps import local_style, tile_layers, zoom_for_bounds
+    """Alerts as markers coloured by severity on our own local map style (nothing fetched outside);
+    ``outlines`` (a FeatureCollection, e.g. the region's children) is drawn underneath, named."""
+    from dashboard.maps import local_style, zoom_for_bounds
 
     pts = [a for a in alerts if a.get("lon") is not None]
     if bounds is None:
@@ -144,6 +145,14 @@ def alerts_figure(alerts: list[dict], lang: str | None = "zh", *, bounds=None, v
             bounds = (92.2, 32.5, 108.8, 42.8)   # Gansu's extent
     centre, zoom = zoom_for_bounds(bounds, *size)
     traces = []
+    feats = (outlines or {}).get("features") or []
+    if feats:
+        traces.append(go.Choroplethmap(
+            geojson={"type": "FeatureCollection", "features": feats}, featureidkey="properties.code",
+            locations=[f["properties"]["code"] for f in feats], z=[0] * len(feats),
+            colorscale=[[0, "#dfe6ee"], [1, "#dfe6ee"]], showscale=False, marker={"opacity": 0.6, "line": {"width": 1, "color": "#7a8aa0"}},
+            customdata=[[f["properties"]["name"]] for f in feats], hovertemplate="%{customdata[0]}<extra></extra>",
+            showlegend=False))
     for sev in ("yellow", "orange", "red"):
         rows = [a for a in pts if a["severity"] == sev]
         if not rows:
@@ -156,8 +165,7 @@ def alerts_figure(alerts: list[dict], lang: str | None = "zh", *, bounds=None, v
             name=t(f"severity.{sev}", lang)))
     fig = go.Figure(traces)
     fig.update_layout(
-        map={"style": local_style(), "center": centre, "zoom": zoom,
-             "layers": tile_layers(versions, ("regions",)) if versions is not None else []},
+        map={"style": local_style(), "center": centre, "zoom": zoom},
         margin={"l": 0, "r": 0, "t": 0, "b": 0}, legend={"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.85)"},
         paper_bgcolor="rgba(0,0,0,0)", uirevision="alerts",
     )

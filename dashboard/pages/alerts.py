@@ -16,7 +16,7 @@ from dashboard.figures import empty_figure
 from dashboard.i18n import register, t
 from dashboard.util import db_callback, pool
 from gridwatch.alerts import ALERT_RULES, RULE_NAMES, acknowledge, list_alerts, run_rules
-from gridwatch.api.regions import prefectures
+from gridwatch.api.regions import BadRegionCode, children_features, prefectures, region_row
 from gridwatch.db import transaction
 from gridwatch.kpi import UnknownRegion
 
@@ -66,7 +66,8 @@ def layout(region: str | None = None, rule: str | None = None, **_):
                     dcc.Checklist(id="alerts-show-acked", options=[{"label": t("alerts.show_acked"), "value": "yes"}],
                                   value=[], className="alerts-check"),
                     html.Label(t("alerts.operator"), id="alerts-operator-label", htmlFor="alerts-operator"),
-                    dcc.Input(id="alerts-operator", value=t("alerts.operator_default"), maxLength=100, debounce=True),
+                    dcc.Input(id="alerts-operator", value=t("alerts.operator_default"), maxLength=100, debounce=True,
+                              style={"width": "10em"}),
                     html.Button(t("alerts.run"), id="alerts-run", n_clicks=0, className="button"),
                     html.Span("", id="alerts-status", className="muted", role="status"),
                 ],
@@ -119,16 +120,18 @@ def load(region, rule, show_acked, _refresh, _versions):
     try:
         with transaction(pool(), readonly=True) as conn:
             rows = list_alerts(conn, region=region or None, rule=rule or None, acknowledged=acked)
-    except UnknownRegion:
+            outline = region_row(conn, region) if region else None
+            features = children_features(conn, region) if region else None
+    except (UnknownRegion, BadRegionCode):
         return {"error": "region", "code": region}
     except psycopg.Error:
         return no_update
-    return {"alerts": rows}
+    return {"alerts": rows, "bbox": outline["bbox"] if outline else None, "features": features}
 
 
 @dash.callback(Output("alerts-list", "children"), Output("alerts-count", "children"), Output("alerts-map", "figure"),
-               Input("alerts-data", "data"), Input("shell-lang", "data"), State("shell-versions", "data"))
-def render(data, lang, versions):
+               Input("alerts-data", "data"), Input("shell-lang", "data"))
+def render(data, lang):
     lang = lang or "zh"
     if not data:
         return t("state.loading", lang), "", no_update
@@ -136,7 +139,8 @@ def render(data, lang, versions):
         return html.P(t("alerts.bad_region", lang, code=data["code"]), className="state-empty"), "", empty_figure()
     alerts = data["alerts"]
     cards = [alert_card(a, lang) for a in alerts] or [html.P(t("an.none", lang), className="state-empty")]
-    return cards, t("alerts.count", lang, n=len(alerts)), alerts_figure(alerts, lang, versions=versions or {})
+    return cards, t("alerts.count", lang, n=len(alerts)), alerts_figure(alerts, lang, bounds=data.get("bbox"),
+                                                                         outlines=data.get("features"))
 
 
 @dash.callback(Output("alerts-refresh", "data"), Output("alerts-status", "children"),

@@ -121,7 +121,7 @@ def render(data, lang, versions):
         [html.P(t("an.none", lang), className="state-empty")]
     fig = region_map(data["features"], "overdue", lang, bounds=region["bbox"], versions=versions or {},
                      self_only=region["level"] == "grid", size=(700, 520))
-    for trace in alerts_figure(data["alerts"], lang, bounds=region["bbox"]).data:
+    for trace in alerts_figure(data["alerts"], lang, bounds=region["bbox"]).data:   # markers only
         fig.add_trace(trace)
     return (
         t("brief.title", lang, name=name),
