@@ -150,3 +150,21 @@ def test_the_page_speaks_english_when_the_language_is_switched(site, browser_pag
     page.click("#shell-lang-button")
     wait_until(lambda: "Spatial coverage" in page.inner_text("#coverage-spatial-title"), timeout=20, message="English labels")
     assert "Suggest" in page.inner_text("#coverage-suggest")
+
+
+def test_with_a_road_network_loaded_the_page_shows_travel_times(site, browser_page, conn, tmp_path):
+    import json as _json
+
+    from etl.roads import load_roads
+
+    path = tmp_path / "roads.geojson"
+    path.write_text(_json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"speed": 60},
+                    "geometry": {"type": "LineString", "coordinates": [[100.0, 38.5], [100.5, 38.5], [101.0, 38.5], [101.5, 38.5], [102.0, 38.5]]}}]}))
+    load_roads(conn, path, speed_field="speed")
+    median = conn.execute("""SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY township_minutes) AS m
+                             FROM grid_travel WHERE grid_code LIKE '620102%'""").fetchone()["m"]
+    page = browser_page
+    page.goto(site.url + "/coverage/620102")
+    page.wait_for_selector("#coverage-fig-travel-township")
+    assert page.inner_text("#coverage-fig-travel-township") == f"{median:,.0f} 分钟"
+    assert "12.5%" in page.inner_text("#coverage-figures")          # 1 of 8 grids within 30 min of T1

@@ -56,6 +56,10 @@ register({
     "coverage.fig.grids_note": {"zh": "{a}/{b} 个网格", "en": "{a} of {b} grids"},
     "coverage.fig.people_none": {"zh": "未加载人口数据", "en": "no population layer loaded"},
     "coverage.fig.whatif": {"zh": "假设方案", "en": "what-if"},
+    "coverage.fig.travel_township": {"zh": "到乡镇中心路网用时（中位数）", "en": "Road time to a township centre (median)"},
+    "coverage.fig.travel_county": {"zh": "到县级中心路网用时（中位数）", "en": "Road time to a county centre (median)"},
+    "coverage.fig.minutes": {"zh": "{n} 分钟", "en": "{n} min"},
+    "coverage.fig.travel_note": {"zh": "30 分钟内可达网格 {share}（假设方案不计路网）", "en": "{share} of grids within 30 min (what-ifs: straight line)"},
     "coverage.whatif": {"zh": "规划推演（假设新增中心）", "en": "Planner's what-if"},
     "coverage.whatif.hint": {"zh": "点击地图放置假设中心；不影响实际台账，保存前仅在本页有效。",
                              "en": "Click the map to place a hypothetical centre; the registry is untouched until you save."},
@@ -231,6 +235,7 @@ def fetch_view(conn, code: str, extra: list[dict]) -> dict:
         "thresholds": {"township_m": shown.thresholds.township_m, "county_m": shown.thresholds.county_m},
         "before": before.figures, "after": after.figures if after else None,
         "institutional": coverage.institutional(conn, code),
+        "travel": coverage.travel_figures(conn, code),
         "gaps": {"type": "FeatureCollection", "features": [
             {"type": "Feature", "geometry": g["geometry"], "properties": {"township_code": g["township_code"]}} for g in shown.gaps]},
         "centres": coverage.centres_near(conn, code),
@@ -391,6 +396,18 @@ def figure_cards(data: dict, lang: str) -> list:
                                html.Div("—", id="coverage-fig-people", className="kpi-value"),
                                html.Div(t("coverage.fig.people_none", lang), className="kpi-note")], className="kpi-card"))
     cards.append(card("gap", t("coverage.fig.gap", lang) + " (km²)", ("gap_km2",), "number"))
+    travel = data.get("travel")
+    if travel:
+        for tier in ("township", "county"):
+            fig = travel[tier]
+            median = fig["median_minutes"]
+            within = fig["grid_share_within"].get("30")
+            cards.append(html.Div([
+                html.Div(t(f"coverage.fig.travel_{tier}", lang), className="kpi-label"),
+                html.Div("—" if median is None else t("coverage.fig.minutes", lang, n=f"{median:,.0f}"),
+                         id=f"coverage-fig-travel-{tier}", className="kpi-value"),
+                html.Div(t("coverage.fig.travel_note", lang, share=fmt_percent(within, lang)), className="kpi-note"),
+            ], className="kpi-card"))
     return cards
 
 

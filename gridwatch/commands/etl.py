@@ -5,6 +5,7 @@
   gridwatch etl boundaries    your own surveyed boundaries (GeoJSON, GeoPackage, Shapefile)
   gridwatch etl demo          reference data and twelve months of demo history
   gridwatch etl centres       the centre registry: --demo, or your own CSV/GeoJSON of centres
+  gridwatch etl roads         a road network, for travel times to the centres
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ ETL_COMMANDS: tuple[tuple[str, str, str], ...] = (
     # ("gansu", "etl.gansu", "Load the Gansu demo hierarchy (real outlines + generated townships, villages, grids)."),
     # ("boundaries", "etl.boundaries", "Load your own boundaries for one level from GeoJSON/GeoPackage/Shapefile."),
     ("centres", "etl.centres", "Load the centre registry (综治中心): --demo from the hierarchy, or a CSV/GeoJSON file."),
+    ("roads", "etl.roads", "Load a road network (lines) so coverage also reports travel times; --clear removes it."),
     ("stats", "etl.stats", "Load monthly statistics (criminal/public-security cases, homicides, petitions) from CSV; default the demo file."),
     ("demo", "etl.demo", "Load the demo history: departments, twelve months of cases and trails, check-ins, hazards, three true stories."),
 )
