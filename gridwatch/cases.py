@@ -8,7 +8,7 @@ in one UPDATE, and appends one ``case_event`` (who, when, from → to, note). An
 refused naming the current state and the actions allowed there; nothing is written.
 
     reported ─accept→ accepted ─dispatch→ dispatched ─start→ in_progress ─feedback→ feedback ─verify→ closed
-        └reject→ rejected       dispatched ─return→ returned ─dispatch→ dispatched   feedback ─rework→ in_progress
+        └reject / merge (a duplicate)→ rejected       dispatched ─return→ returned ─dispatch→ dispatched   feedback ─rework→ in_progress
     escalate (village → township → county → …) and hand_down (with instructions) → accepted at the new level
     park (挂账) → parked ─resume→ the state it was parked from;  closed ─visit→ closed (satisfaction 1–5)
     request_extension / approve_extension / deny_extension, mediate / mediation_result: the state stays
@@ -56,6 +56,7 @@ class Transition:
 TRANSITIONS: dict[str, Transition] = {t.action: t for t in (
     Transition("accept", ("reported",), "accepted", (), "受理"),
     Transition("reject", ("reported",), "rejected", ("note",), "不予受理"),
+    Transition("merge", ("reported", "accepted"), "rejected", (), "合并重复件"),
     Transition("dispatch", ("accepted", "returned"), "dispatched", ("department_id",), "派遣"),
     Transition("return", ("dispatched",), "returned", ("note",), "退回"),
     Transition("start", ("dispatched",), "in_progress", (), "开始办理"),
@@ -159,6 +160,16 @@ def apply(conn: psycopg.Connection, case_id: int, action: str, actor: str, *, at
 
     if action == "accept":
         sets["accepted_at"] = at
+    elif action == "merge":
+        target_id = fields.get("duplicate_of") or case["possible_duplicate_of"]
+        if target_id is None:
+            raise _bad("duplicate_of", None, f"case {case_id} has no flagged possible duplicate; say which case it duplicates",
+                       "请指明与哪件案件重复", "send duplicate_of: the id of the original case")
+        if target_id == case_id or conn.execute("SELECT 1 FROM cases WHERE id = %s", (target_id,)).fetchone() is None:
+            raise _bad("duplicate_of", target_id, f"case {target_id} cannot be the original of case {case_id}",
+                       "重复件的原案件无效", "send the id of another existing case")
+        sets["duplicate_of"] = target_id
+        data["duplicate_of"] = target_id
     elif action == "dispatch":
         department_id = _department(conn, fields.get("department_id"))
         sets["department_id"] = department_id

@@ -9,7 +9,8 @@ from the API, the Open311 façade, the simulator and the demo's stories:
 - stamped with grid, village, township, county and prefecture codes (``region_leaf`` →
   ``region_lineage`` in SQL: point-in-polygon on subdivided grids, then up ``parent_code``);
 - idempotent on ``client_request_id`` (INSERT … ON CONFLICT DO NOTHING, then the existing row);
-- flagged ``duplicate_of`` an earlier case of the same category within 50 m in the last 72 h.
+- flagged ``possible_duplicate_of`` an earlier case of the same category within 50 m in the last
+  72 h (it still counts; an operator's ``merge`` action sets ``duplicate_of`` and rejects it).
 
 A batch is two statements whatever its size (one check, one INSERT … SELECT that also writes the
 'report' events), so the cases table's statement trigger sends one notification per batch.
@@ -52,7 +53,7 @@ CASE_COLUMNS = (
     "grid_code", "village_code", "township_code", "county_code", "prefecture_code", "handling_level",
     "department_id", "deadline", "respond_by", "reported_at", "accepted_at", "dispatched_at", "closed_at",
     "closed_level", "closed_on_time", "escalations", "returns", "reworks", "extensions", "resolved",
-    "satisfaction", "duplicate_of", "coord_system", "address", "updated_at",
+    "satisfaction", "duplicate_of", "possible_duplicate_of", "coord_system", "address", "updated_at",
 )
 
 

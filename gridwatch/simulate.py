@@ -249,7 +249,7 @@ class Simulator:
             self.stats["retries"] += 1
             status, body = self._call("POST", "/api/v1/cases", payload)
         if status in (200, 201):
-            if body.get("duplicate_of"):
+            if body.get("possible_duplicate_of"):
                 self.stats["duplicates_flagged"] += 1
             self._track(body["id"], category, lon, lat, sim, body)
         else:

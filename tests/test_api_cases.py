@@ -175,7 +175,7 @@ def test_a_case_is_walked_through_its_lifecycle_by_actions_and_an_illegal_one_is
     assert r.status_code == 409
     err = r.json()["error"]
     assert err["code"] == "illegal_transition" and "is reported" in err["message"]
-    assert err["details"][0]["allowed"] == ["accept", "reject", "escalate", "hand_down"]
+    assert err["details"][0]["allowed"] == ["accept", "reject", "merge", "escalate", "hand_down"]
     assert counts(world) == before
     assert act(action="accept", actor="中心").status_code == 200
     missing = act(action="dispatch", actor="中心")

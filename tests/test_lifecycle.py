@@ -92,7 +92,7 @@ def test_an_illegal_transition_is_refused_naming_the_state_and_the_allowed_actio
         apply(conn, cid, "verify", "someone")
     message = str(err.value)
     assert "is reported" in message and "verify is not allowed" in message
-    assert "accept, reject, escalate, hand_down" in message
+    assert "accept, reject, merge, escalate, hand_down" in message
     assert "已上报" in err.value.message_zh
     assert events(conn, cid) == before
     assert cases.get_case(conn, cid)["state"] == "reported"
@@ -200,9 +200,13 @@ def test_the_same_category_within_50_m_in_72_h_is_flagged_as_a_possible_duplicat
     far = report(conn, lon=102.5010, lat=38.5, reported_at=T0 + timedelta(hours=6))           # ~87 m
     late = report(conn, lon=102.5, lat=38.5, reported_at=T0 + timedelta(hours=80))            # 80 h after first
     other = report(conn, category="labour", lon=102.5, lat=38.5, reported_at=T0 + timedelta(hours=1))
-    assert near["duplicate_of"] == first["id"]
-    assert far["duplicate_of"] is None and other["duplicate_of"] is None
-    assert late["duplicate_of"] is None   # 75 h after `near`, 80 h after `first`
+    assert near["possible_duplicate_of"] == first["id"] and near["duplicate_of"] is None   # flagged, still counted
+    assert far["possible_duplicate_of"] is None and other["possible_duplicate_of"] is None
+    assert late["possible_duplicate_of"] is None   # 75 h after `near`, 80 h after `first`
+    merged = apply(conn, near["id"], "merge", "综治中心", at=T0 + timedelta(hours=90))["case"]
+    assert merged["state"] == "rejected" and merged["duplicate_of"] == first["id"]
+    with pytest.raises(InputError, match="has no flagged possible duplicate"):
+        apply(conn, far["id"], "merge", "综治中心", at=T0 + timedelta(hours=90))
 
 
 def test_gcj02_input_from_amap_clients_is_converted_to_wgs84(conn, tiny):

@@ -72,13 +72,14 @@ class ActionIn(BaseModel):
     outcome: Literal["agreed", "failed"] | None = None
     agreement: str | None = Field(None, max_length=4000)
     mediation_id: int | None = None
+    duplicate_of: int | None = Field(None, description="merge: the case this one duplicates (default: its flagged possible duplicate)")
 
 
 def _public(case: dict, created: bool | None = None) -> dict:
     out = dict(case)
     if created is not None:
         out["created"] = created
-    out["possible_duplicate"] = case.get("duplicate_of") is not None
+    out["possible_duplicate"] = case.get("possible_duplicate_of") is not None
     return out
 
 
@@ -132,7 +133,7 @@ def post_batch(request: Request, body: BatchIn):
     with transaction(request.app.state.pool) as conn:
         results = intake.create_cases(conn, items)
     out = [{"id": c["id"], "ref": c["ref"], "client_request_id": c["client_request_id"], "created": created,
-            "grid_code": c["grid_code"], "duplicate_of": c["duplicate_of"]} for c, created in results]
+            "grid_code": c["grid_code"], "possible_duplicate_of": c["possible_duplicate_of"]} for c, created in results]
     return json_response({"count": len(out), "created": sum(1 for r in out if r["created"]), "cases": out}, 201)
 
 

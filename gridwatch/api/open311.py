@@ -135,8 +135,8 @@ def post_request(request: Request):
     with transaction(request.app.state.pool) as conn:
         case, created = intake.create_case(conn, item, default_channel="open311")
     notice = f"已受理登记，编号 {case['ref']} · registered as {case['ref']}"
-    if case["duplicate_of"]:
-        notice += f"；可能与 {case['duplicate_of']} 重复 · possibly a duplicate of {case['duplicate_of']}"
+    if case["possible_duplicate_of"]:
+        notice += f"；可能与 {case['possible_duplicate_of']} 重复 · possibly a duplicate of {case['possible_duplicate_of']}"
     return json_response([{"service_request_id": str(case["id"]), "service_notice": notice, "account_id": None}])
 
 
