@@ -10,6 +10,7 @@ import math
 from datetime import date
 
 import plotly.graph_objects as go
+from dash import Patch
 from plotly.colors import sample_colorscale
 
 from dashboard.i18n import fmt_percent, register, t
@@ -17,7 +18,7 @@ from dashboard.maps import local_style, tile_layers, zoom_for_bounds
 
 __all__ = [
     "MEASURE_SCALES", "GRADE_COLOURS", "measure_label", "sort_rows", "fmt_measure", "big_number", "fmt_day", "measure_colours",
-    "region_map", "wall_map", "sparkline", "spark_totals", "level_bar", "grade_bar", "empty_figure", "is_generated",
+    "region_map", "wall_map", "sparkline", "spark_totals", "figure_signature", "figure_patch", "with_geometry", "level_bar", "grade_bar", "empty_figure", "is_generated",
 ]
 
 register({
@@ -241,19 +242,15 @@ def wall_map(fc: dict, current: str | None, lang: str | None, *, bounds, version
              size: tuple[int, int] = (1100, 800)) -> go.Figure:
     """The wall's map: prefectures by open cases on a dark local style, the toured one outlined.
 
-    No hover-only information: the numbers are on the panels beside it.
+    No hover-only information: the numbers are on the panels beside it. The outline of the toured
+    prefecture is a per-feature line width, so moving the tour changes no geometry.
     """
     centre, zoom = zoom_for_bounds(bounds, *size, padding=0.15)
     traces = _choropleth_traces(fc, "open", lang, hover=False)
     for tr in traces:
-        tr.marker.line.color = "#0b1220"
+        tr.marker.line.color = ["#ffe14d" if code == current else "#0b1220" for code in tr.locations]
+        tr.marker.line.width = [5 if code == current else 1 for code in tr.locations]
         tr.showlegend = False
-    cur = [f for f in fc.get("features", []) if f["properties"]["code"] == current]
-    if cur:
-        traces.append(go.Choroplethmap(
-            geojson={"type": "FeatureCollection", "features": cur}, locations=[current], featureidkey="properties.code",
-            z=[1], colorscale=[[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]], showscale=False,
-            marker={"line": {"width": 5, "color": "#ffe14d"}}, hoverinfo="skip", showlegend=False))
     fig = go.Figure(traces)
     fig.update_layout(
         map={"style": local_style(dark=True), "center": centre, "zoom": zoom,
@@ -267,6 +264,38 @@ def wall_map(fc: dict, current: str | None, lang: str | None, *, bounds, version
     )
     return fig
 
+
+def figure_signature(fig: go.Figure) -> list:
+    """What a live refresh may not change without redrawing: each trace's type, name and places."""
+    sig = []
+    for tr in fig.data:
+        places = list(tr.locations) if getattr(tr, "locations", None) is not None else len(tr.lon or [])
+        sig.append([tr.type, tr.name, places])
+    return sig
+
+
+def figure_patch(fig: go.Figure) -> Patch:
+    """A dash ``Patch`` carrying ``fig``'s values but not its outlines (``geojson``).
+
+    For live refreshes of a map whose traces keep their signature (:func:`figure_signature`):
+    the browser keeps the outlines it has, only numbers, colours, markers and tile URLs travel.
+    """
+    patch = Patch()
+    for i, tr in enumerate(fig.data):
+        for key, value in tr.to_plotly_json().items():
+            if key not in ("geojson", "type"):
+                patch["data"][i][key] = value
+    patch["layout"]["map"]["layers"] = [layer.to_plotly_json() for layer in fig.layout.map.layers]
+    patch["layout"]["coloraxis"] = fig.layout.coloraxis.to_plotly_json()
+    return patch
+
+
+def with_geometry(values: dict, outlines: dict) -> dict:
+    """``values``' features (geometry left out) with the geometry of ``outlines``' same codes."""
+    geometry = {f["properties"]["code"]: f["geometry"] for f in outlines.get("features", [])}
+    return {"type": "FeatureCollection", "features": [
+        {**f, "geometry": geometry.get(f["properties"]["code"])} for f in values.get("features", [])
+        if geometry.get(f["properties"]["code"]) is not None]}
 
 
 def sparkline(series: list[dict], lang: str | None = "zh", *, dark: bool = False, height: int = 90) -> go.Figure:

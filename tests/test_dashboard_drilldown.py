@@ -7,27 +7,23 @@ import json
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
 from tests.conftest import wait_until
 from tests.factories import make_case
 
 MAP = "#region-map .js-plotly-plot"
 
-# Where each case lies in the tiny hierarchy (tests/factories.py): the expected open counts
-# along the path 62 → 6207 → 620702 → 620702100 → 620702100200 → 620702100200001.
+# Where each case lies in the tiny hierarchy (tests/factories.py). Open cases: 62 → 5, 6207 → 4,
+# 620702 → 4, 620702100 → 3, 620702100200 → 2, 620702100201 → 1, 620702100200001 → 1.
 CASES = [
     (101.0, 36.2, "兰州的案件"),          # 6201
     (102.2, 38.8, "网格一的案件"),        # grid 620702100200001
     (102.2, 37.2, "网格二的案件"),        # grid 620702100200002
     (103.8, 38.8, "长城村的案件"),        # village 620702100201
     (102.2, 35.2, "乌江乡的案件"),        # township 620702200
-]
-PATH = [
-    ("62", "甘肃省", 5),
-    ("6207", "张掖市", 4),
-    ("620702", "甘州区", 4),
-    ("620702100", "甘州区新墩镇", 3),
-    ("620702100200", "新墩镇浅河村", 2),
-    ("620702100200001", "浅河村第1网格", 1),
 ]
 
 
@@ -66,25 +62,68 @@ def shown(page, code: str, name: str, open_cases: int) -> bool:
             and page.inner_text("#region-kpi-open") == str(open_cases))
 
 
-def test_clicking_down_from_the_province_to_a_grid_changes_breadcrumb_url_and_kpis(serve, db_url, conn, tiny, browser_page):
-    _cases(conn)
-    server = serve(db_url)
+def _gansu_path(conn) -> list[dict]:
+    """甘肃省 → 张掖市 → 甘州区 → its first township → first village → first grid, from the database."""
+    path = [dict(conn.execute("SELECT code, name FROM region WHERE code = '62'").fetchone())]
+    for code in ("6207", "620702"):
+        path.append(dict(conn.execute("SELECT code, name FROM region WHERE code = %s", (code,)).fetchone()))
+    for _ in range(3):
+        path.append(dict(conn.execute("SELECT code, name FROM region WHERE parent_code = %s ORDER BY code LIMIT 1",
+                                      (path[-1]["code"],)).fetchone()))
+    return path
+
+
+def _plant(conn, path: list[dict]) -> None:
+    """One open case in the path's grid and one in a sibling at each level above it, so the open
+    count grows by one per level going up: grid 1, village 2, township 3, county 4, 张掖 5, 甘肃 6.
+    Cases sit away from the label points the test clicks."""
+    labels = [p["code"] for p in path]
+    spots = [path[-1]["code"]]
+    for parent in reversed(labels[:-1]):
+        child_on_path = labels[labels.index(parent) + 1]
+        sibling = conn.execute("SELECT code FROM region WHERE parent_code = %s AND code <> %s ORDER BY code LIMIT 1",
+                               (parent, child_on_path)).fetchone()
+        if parent != "62" or sibling:
+            spots.append(sibling["code"])
+    for code in spots:
+        # of 25 random points in the region, the one farthest from every label point on the path
+        row = conn.execute(
+            """WITH p AS (SELECT (ST_Dump(ST_GeneratePoints(geom, 25, 7))).geom AS g FROM region WHERE code = %s),
+                    l AS (SELECT label_point FROM region WHERE code = ANY(%s))
+               SELECT ST_X(g) AS lon, ST_Y(g) AS lat FROM p
+               ORDER BY (SELECT min(ST_Distance(p.g, l.label_point)) FROM l) DESC LIMIT 1""",
+            (code, labels)).fetchone()
+        make_case(conn, lon=row["lon"], lat=row["lat"], title=f"{code}的案件")
+
+
+@pytest.mark.gansu
+def test_clicking_down_from_the_province_to_a_grid_changes_breadcrumb_url_and_kpis(serve, gansu_copy_url, browser_page):
+    with psycopg.connect(gansu_copy_url, autocommit=True, row_factory=dict_row) as conn:
+        path = _gansu_path(conn)
+        _plant(conn, path)
+    expected = list(range(len(path), 0, -1))  # 6, 5, 4, 3, 2, 1 open cases going down
+    server = serve(gansu_copy_url)
     page = browser_page
     page.goto(server.url + "/")
-    wait_until(lambda: page.inner_text("#region-crumb-current") == "甘肃省" and page.inner_text("#region-kpi-open") == "5",
-               message="the province with its 5 open cases")
-    for (parent, _, _), (code, name, open_cases) in zip(PATH, PATH[1:]):
-        wait_until(lambda: map_ready(page, parent), message=f"the map of {parent}")
-        target = region_json(server, code)
-        click_map_at(page, target["lon"], target["lat"])
-        wait_until(lambda: shown(page, code, name, open_cases), timeout=30,
-                   message=f"{name} ({code}) with {open_cases} open cases after clicking it")
-        crumbs = page.inner_text("#region-breadcrumb")
-        assert [n for _, n, _ in PATH[:PATH.index((code, name, open_cases)) + 1]] == [c.strip() for c in crumbs.split("›")]
-    page.screenshot_to("drilldown-grid")
-    # back up with the breadcrumb
+    wait_until(lambda: page.inner_text("#region-crumb-current") == "甘肃省" and page.inner_text("#region-kpi-open") == "6",
+               timeout=60, message="甘肃省 with its 6 open cases")
+    for depth in range(1, len(path)):
+        parent, target = path[depth - 1], path[depth]
+        wait_until(lambda: map_ready(page, parent["code"]), timeout=60, message=f"the map of {parent['name']}")
+        where = region_json(server, target["code"])
+        click_map_at(page, where["lon"], where["lat"])
+        wait_until(lambda: shown(page, target["code"], target["name"], expected[depth]), timeout=60,
+                   message=f"{target['name']} ({target['code']}) with {expected[depth]} open cases after clicking it")
+        crumbs = [c.strip() for c in page.inner_text("#region-breadcrumb").split("›")]
+        assert crumbs == [p["name"] for p in path[:depth + 1]]
+        if depth == 3:
+            wait_until(lambda: map_ready(page, target["code"]), timeout=60, message="the township's map")
+            page.screenshot_to("drilldown-gansu-township")
+    page.screenshot_to("drilldown-gansu-grid")
     page.click("#region-crumb-6207")
-    wait_until(lambda: shown(page, "6207", "张掖市", 4), message="张掖市 again after clicking it in the breadcrumb")
+    wait_until(lambda: shown(page, "6207", "张掖市", 5), timeout=60, message="张掖市 again from the breadcrumb")
+    wait_until(lambda: map_ready(page, "6207"), timeout=60, message="张掖市's map")
+    page.screenshot_to("drilldown-gansu-prefecture")
 
 
 def test_a_deep_link_opens_the_same_view_and_the_ranking_drills_down(serve, db_url, conn, tiny, browser_page):
@@ -189,3 +228,24 @@ def test_the_export_button_downloads_the_current_view_as_offline_html(serve, db_
     assert offline.locator("#gw-legend").inner_text().count("甘州区") >= 2
     assert blocked == []
     offline.screenshot(path=str(page.screenshot_to("export-from-button-page").with_name("export-from-button.png")))
+
+
+def test_a_case_reported_while_the_page_is_open_updates_kpis_and_map_without_a_reload(serve, db_url, conn, tiny, browser_page):
+    _cases(conn)
+    server = serve(db_url)
+    page = browser_page
+    page.goto(server.url + "/region/620702")
+    wait_until(lambda: shown(page, "620702", "甘州区", 4) and map_ready(page, "620702"), message="甘州区 and its map")
+
+    def map_values():
+        return page.evaluate("""() => { const gd = document.querySelector('#region-map .js-plotly-plot');
+            const out = {}; gd.data.filter(t => t.type === 'choroplethmap').forEach(t =>
+                t.locations.forEach((code, i) => { out[code] = t.z[i]; })); return out; }""")
+
+    assert map_values() == {"620702100": 3, "620702200": 1}
+    page.evaluate("window.__sameMap = document.querySelector('#region-map .js-plotly-plot')")
+    make_case(conn, lon=103.5, lat=35.5, title="新来的案件")  # 620702200 (乌江乡)
+    wait_until(lambda: page.inner_text("#region-kpi-open") == "5", timeout=20, message="the KPI to count the new case")
+    wait_until(lambda: map_values() == {"620702100": 3, "620702200": 2}, timeout=20, message="the map to count it too")
+    assert page.evaluate("window.__sameMap === document.querySelector('#region-map .js-plotly-plot')"), "the map was rebuilt"
+    assert page.evaluate("window.location.pathname") == "/region/620702"

@@ -7,7 +7,10 @@ import re
 
 from shapely.geometry import box, mapping
 
-from dashboard.figures import big_number, fmt_day, measure_colours, region_map, sort_rows, sparkline, wall_map
+from dashboard.figures import (
+    big_number, figure_patch, figure_signature, fmt_day, measure_colours, region_map, sort_rows, sparkline, wall_map,
+    with_geometry,
+)
 from dashboard.maps import local_style, tile_layers, zoom_for_bounds
 from layers import LAYERS
 
@@ -66,7 +69,19 @@ def test_clickable_points_and_bubbles_carry_what_a_click_needs():
 def test_the_wall_map_has_no_hover_only_information():
     fig = wall_map(TWO, "620102", "zh", bounds=(100, 35, 104, 39))
     assert all(t.hoverinfo == "skip" for t in fig.data)
-    assert fig.data[-1].marker.line.width >= 4  # the toured prefecture is outlined
+    widths = {code: w for tr in fig.data for code, w in zip(tr.locations, tr.marker.line.width)}
+    assert widths == {"620102": 5, "620702": 1}  # the toured prefecture is outlined
+
+
+def test_a_live_refresh_patches_values_and_tile_urls_but_sends_no_outlines():
+    fig = region_map(TWO, "open", "zh", bounds=(100, 35, 104, 39), versions={"cases": 4})
+    values_only = {"type": "FeatureCollection", "features": [{**f, "geometry": None} for f in TWO["features"]]}
+    lighter = region_map(values_only, "open", "zh", bounds=(100, 35, 104, 39), versions={"cases": 5})
+    assert figure_signature(lighter) == figure_signature(fig)
+    patch = json.dumps(figure_patch(lighter).to_plotly_json(), default=str)
+    assert "coordinates" not in patch and "geojson" not in patch
+    assert "/tiles/cases/{z}/{x}/{y}.pbf?v=5" in patch
+    assert with_geometry(values_only, TWO)["features"][0]["geometry"] == TWO["features"][0]["geometry"]
 
 
 def test_numbers_and_days_are_formatted_per_language():

@@ -18,6 +18,7 @@ from dash import ALL, Input, Output, State, clientside_callback, ctx, dcc, html,
 
 from dashboard.figures import (
     big_number, fmt_measure, grade_bar, is_generated, level_bar, measure_label, region_map, sort_rows, spark_totals, sparkline,
+    figure_patch, figure_signature, with_geometry,
 )
 from dashboard.i18n import fmt_datetime, fmt_percent, register, t
 from dashboard.util import db_callback, pool
@@ -93,7 +94,7 @@ register({
 })
 
 TZ = ZoneInfo("Asia/Shanghai")
-POINT_LEVELS = ("county", "township", "village", "grid")
+POINT_LEVELS = ("township", "village", "grid")  # above: bubbles per child (aggregates)
 RANK_COLUMNS = ("open", "overdue", "closure_rate", "on_time_rate", "hazards_open", "cases_per_grid")
 
 
@@ -105,6 +106,7 @@ def layout(code: str | None = None, measure: str | None = None, **_):
             dcc.Store(id="region-code", data=code or ""),
             dcc.Store(id="region-data"),
             dcc.Store(id="region-figure"),
+            dcc.Store(id="region-figure-key"),
             dcc.Store(id="region-selected"),
             dcc.Store(id="region-sort", data={"key": "overdue", "desc": True}),
             html.Div(id="region-error", className="state-banner state-error", hidden=True, role="alert"),
@@ -158,7 +160,7 @@ def fetch_view(conn: psycopg.Connection, code: str) -> dict:
             return {"status": "nodata"}
         code = row["code"] if isinstance(row, dict) else row[0]
     detail = region_detail(conn, code)
-    features = children_features(conn, code)
+    features = children_features(conn, code, geometry=False)  # outlines travel once, with the map
     points = view_points(conn, code) if detail["level"] in POINT_LEVELS else None
     return {"status": "ok", "code": code, "region": detail, "features": features, "points": points,
             "versions": read_versions(conn), "fetched_at": int(time.time() * 1000)}
@@ -317,18 +319,30 @@ def change_sort(clicks, sort):
     return {"key": key, "desc": not sort.get("desc", True) if sort.get("key") == key else True}
 
 
-@dash.callback(Output("region-figure", "data"), Input("region-data", "data"), Input("region-measure", "value"),
-               Input("shell-lang", "data"))
-def render_map(data, measure, lang):
+@dash.callback(Output("region-figure", "data"), Output("region-figure-key", "data"),
+               Input("region-data", "data"), Input("region-measure", "value"), Input("shell-lang", "data"),
+               State("region-figure-key", "data"))
+@db_callback
+def render_map(data, measure, lang, key):
+    """The map: drawn whole for a new view, measure or language (outlines read then); a live
+    refresh only patches numbers, markers and tile URLs into the map the browser has."""
     if not data or data.get("status") != "ok":
-        return no_update
-    region = data["region"]
+        return no_update, no_update
+    region, measure, lang = data["region"], measure or "open", lang or "zh"
     self_only = [f["properties"]["code"] for f in data["features"]["features"]] == [data["code"]]
-    return region_map(
-        data["features"], measure or "open", lang or "zh", bounds=region["bbox"], versions=data.get("versions"),
-        points=data.get("points"), bubbles=region["level"] in ("province", "prefecture"), self_only=self_only,
-        uirevision=data["code"],
-    )
+    options = dict(bounds=region["bbox"], versions=data.get("versions"), points=data.get("points"),
+                   bubbles=region["level"] not in POINT_LEVELS, self_only=self_only, uirevision=data["code"])
+    values_only = region_map(data["features"], measure, lang, **options)
+    new_key = {"code": data["code"], "measure": measure, "lang": lang,
+               "outlines": (data.get("versions") or {}).get("region"), "signature": figure_signature(values_only)}
+    if key == new_key:
+        return figure_patch(values_only), no_update
+    try:
+        with transaction(pool(), readonly=True) as conn:
+            outlines = children_features(conn, data["code"])
+    except psycopg.Error:
+        return no_update, no_update
+    return region_map(with_geometry(data["features"], outlines), measure, lang, **options), new_key
 
 
 # Tile URLs become absolute in the browser (MapLibre's worker cannot resolve site-relative ones).

@@ -17,7 +17,9 @@ import psycopg
 from dash import ALL, Input, Output, State, clientside_callback, dcc, html, no_update
 
 from dashboard.analytics_components import province_yoy, takeover_alerts, yoy_panel
-from dashboard.figures import GRADE_COLOURS, big_number, empty_figure, spark_totals, sparkline, wall_map
+from dashboard.figures import (
+    GRADE_COLOURS, big_number, empty_figure, figure_patch, figure_signature, spark_totals, sparkline, wall_map, with_geometry,
+)
 from dashboard.i18n import fmt_percent, register, t
 from dashboard.util import db_callback, pool
 from gridwatch import config, kpi
@@ -86,6 +88,7 @@ def layout(tour=None, alert_minutes=None, **_):
                                               "alert_minutes": _minutes(alert_minutes)}),
             dcc.Store(id="wall-data"),
             dcc.Store(id="wall-figure"),
+            dcc.Store(id="wall-figure-key"),
             dcc.Store(id="wall-ack", storage_type="session", data=[]),
             dcc.Interval(id="wall-tour", interval=int(seconds * 1000)),
             dcc.Interval(id="wall-tick", interval=1000),
@@ -135,7 +138,8 @@ def fetch_wall(conn: psycopg.Connection, step: int, alert_minutes: int) -> dict:
         "province_bbox": region_row(conn, top)["bbox"],
         "current": {**current, "index": (step % len(prefs)) + 1 if prefs else 0, "count": len(prefs),
                     "kpis": kpi.region_kpis(conn, current["code"]) if prefs else None},
-        "features": children_features(conn, top),
+        "top": top,
+        "features": children_features(conn, top, geometry=False),  # outlines travel once, with the map
         "alerts": [{**a, "reported_at": a["reported_at"].isoformat()} for a in recent_red_alerts(conn, alert_minutes)]
         + takeover_alerts(conn, alert_minutes),
         "versions": read_versions(conn),
@@ -181,7 +185,6 @@ def ranking_rows(features: list[dict], current: str | None, lang: str) -> list:
     Output("wall-region-name", "children"), Output("wall-tour-note", "children"), Output("wall-title", "children"),
     Output("wall-province", "children"), Output("wall-current", "children"), Output("wall-ranking", "children"),
     Output("wall-hazards", "children"), Output("wall-trend-totals", "children"), Output("wall-trend", "figure"),
-    Output("wall-figure", "data"),
     *[Output(f"wall-h-{p}", "children") for p in PANELS],
     Input("wall-data", "data"), Input("shell-lang", "data"), State("wall-config", "data"),
 )
@@ -189,9 +192,9 @@ def render(data, lang, cfg):
     lang = lang or "zh"
     heads = [t("wall.province", lang), "", t("wall.map", lang), t("wall.ranking", lang), t("wall.hazards", lang), t("wall.trend", lang)]
     if not data:
-        return (t("state.loading", lang), "", t("wall.title", lang), [], [], [], [], "", no_update, no_update, *heads)
+        return (t("state.loading", lang), "", t("wall.title", lang), [], [], [], [], "", no_update, *heads)
     if data["status"] != "ok":
-        return (t("wall.nodata", lang), "", t("wall.title", lang), [], [], [], [], "", no_update, no_update, *heads)
+        return (t("wall.nodata", lang), "", t("wall.title", lang), [], [], [], [], "", no_update, *heads)
     cur = data["current"]
     heads[1] = f"{t('wall.current', lang)} · {cur['name']}"
     hz = data["province"]["hazards_open_by_grade"]
@@ -199,11 +202,32 @@ def render(data, lang, cfg):
                          html.Div(t(f"grade.{g}", lang), className="l")], className="wall-number", id=f"wall-hz-{g}")
                for g in ("red", "orange", "yellow")]
     series = (cur.get("kpis") or data["province"])["sparkline"]
-    fig = wall_map(data["features"], cur["code"], lang, bounds=data["province_bbox"], versions=data.get("versions"))
     note = t("wall.tour", lang, i=cur["index"], n=cur["count"], s=f"{(cfg or {}).get('tour', 20):g}")
     return (cur["name"], note, t("wall.title", lang), numbers(data["province"], lang), numbers(cur.get("kpis"), lang),
             ranking_rows(data["features"]["features"], cur["code"], lang), hazards, spark_totals(series, lang),
-            sparkline(series, lang, dark=True, height=150), fig, *heads)
+            sparkline(series, lang, dark=True, height=150), *heads)
+
+
+@dash.callback(Output("wall-figure", "data"), Output("wall-figure-key", "data"),
+               Input("wall-data", "data"), Input("shell-lang", "data"), State("wall-figure-key", "data"))
+@db_callback
+def render_map(data, lang, key):
+    """The province map, drawn whole once; the tour and live refreshes patch colours and outlines."""
+    if not data or data.get("status") != "ok":
+        return no_update, no_update
+    lang = lang or "zh"
+    options = dict(bounds=data["province_bbox"], versions=data.get("versions"))
+    values_only = wall_map(data["features"], data["current"]["code"], lang, **options)
+    new_key = {"top": data["top"], "lang": lang, "outlines": (data.get("versions") or {}).get("region"),
+               "signature": figure_signature(values_only)}
+    if key == new_key:
+        return figure_patch(values_only), no_update
+    try:
+        with transaction(pool(), readonly=True) as conn:
+            outlines = children_features(conn, data["top"])
+    except psycopg.Error:
+        return no_update, no_update
+    return wall_map(with_geometry(data["features"], outlines), data["current"]["code"], lang, **options), new_key
 
 
 @dash.callback(Output("wall-takeover", "children"), Output("wall-takeover", "hidden"),

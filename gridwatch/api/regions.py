@@ -33,7 +33,7 @@ LEVELS = ("province", "prefecture", "county", "township", "village", "grid")
 LEVEL_OF_LENGTH = {2: "province", 4: "prefecture", 6: "county", 9: "township", 12: "village", 15: "grid"}
 # Measures the drill-down map can colour children by (keys of children_features' properties).
 MEASURES = ("open", "overdue", "cases_per_grid", "hazards_open", "coverage")
-POINT_LIMIT = 2000  # clickable case/hazard markers per view; tiles draw the rest
+POINT_LIMIT = 1000  # clickable case/hazard markers per view (newest first); tiles draw them all
 _CODE = re.compile(r"^[0-9]+$")
 
 
@@ -116,11 +116,12 @@ def region_detail(conn: psycopg.Connection, code: str, now: datetime | None = No
     }
 
 
-def children_features(conn: psycopg.Connection, code: str, now: datetime | None = None) -> dict:
+def children_features(conn: psycopg.Connection, code: str, now: datetime | None = None, *, geometry: bool = True) -> dict:
     """The children of ``code`` as a GeoJSON FeatureCollection of their display outlines, each with
     the map's measures: open, overdue, cases_per_grid, hazards_open (from :func:`kpi.children_ranking`)
     and coverage (share of the child's own children with an entity 综治中心). A region without
-    children (a grid) is returned as its own single feature.
+    children (a grid) is returned as its own single feature. ``geometry=False`` leaves the outlines
+    out (``"geometry": null``): the live refresh of a map that already has them.
     """
     rows = _q(conn, """
         WITH kids AS (
@@ -132,7 +133,7 @@ def children_features(conn: psycopg.Connection, code: str, now: datetime | None 
             SELECT code, name, level, source, coalesce(geom_simple, geom), label_point, sort_key
             FROM region WHERE code = %(code)s AND NOT EXISTS (SELECT 1 FROM kids)
         )
-        SELECT s.code, s.name, s.level, s.source, ST_AsGeoJSON(s.g, 5)::json AS geometry,
+        SELECT s.code, s.name, s.level, s.source, CASE WHEN %(geometry)s THEN ST_AsGeoJSON(s.g, 5)::json END AS geometry,
                ST_X(s.label_point) AS lon, ST_Y(s.label_point) AS lat, cov.children, cov.covered
         FROM shown s
         LEFT JOIN LATERAL (
@@ -141,7 +142,7 @@ def children_features(conn: psycopg.Connection, code: str, now: datetime | None 
                                                   AND ce.status = 'entity' AND ce.scenario IS NULL))::int AS covered
             FROM region g WHERE g.parent_code = s.code
         ) cov ON true
-        ORDER BY s.sort_key NULLS LAST, s.code""", {"code": code}).fetchall()
+        ORDER BY s.sort_key NULLS LAST, s.code""", {"code": code, "geometry": geometry}).fetchall()
     ranking = {r["code"]: r for r in kpi.children_ranking(conn, code, now=now)} if rows and rows[0]["code"] != code else {}
     features = []
     for r in rows:
