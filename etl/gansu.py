@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from geo.partition import GRID, inner_point, partition, partition_equal, reading
 __all__ = [
     "Unit", "TownshipSpec", "LoadError", "ALGORITHM", "SIMPLIFY_TOLERANCE", "real_units", "match_names",
     "split_county", "split_township", "split_village", "grid_count", "assign_sort_keys", "simplify_units",
-    "build_gansu", "write_units", "load_gansu", "add_arguments", "run",
+    "generate_below", "finish_units", "default_workers", "build_gansu", "write_units", "load_gansu", "add_arguments", "run",
 ]
 
 HERE = Path(__file__).resolve().parent
@@ -301,8 +302,26 @@ def simplify_units(units: list[Unit]) -> None:
                 u.geom_simple = s
 
 
-def _build_parent(parent: Unit, prefix: str, specs: list[TownshipSpec], seed: int) -> list[Unit]:
-    """Townships, villages and grids under one county (or county-less city)."""
+def _finish_group(units: list[Unit]) -> list[Unit]:
+    """Sort keys and display geometry for generated units (siblings grouped by parent)."""
+    groups: dict[str | None, list[Unit]] = {}
+    for u in units:
+        groups.setdefault(u.parent_code, []).append(u)
+    for members in groups.values():
+        for rank, i in enumerate(reading_order([m.geom for m in members]), 1):
+            members[i].sort_key = rank
+        if len(members) == 1:
+            members[0].geom_simple = members[0].geom
+            continue
+        tol = SIMPLIFY_TOLERANCE[members[0].level]
+        for u, simple in zip(members, simplify_coverage([m.geom for m in members], tol, keep_boundary=True)):
+            u.geom_simple = simple
+    return units
+
+
+def _build_parent(job: tuple[Unit, str, list[TownshipSpec], int]) -> list[Unit]:
+    """Townships, villages and grids under one county (or county-less city), ready to write."""
+    parent, prefix, specs, seed = job
     t_codes = assign_codes(prefix, [s.kind for s in specs])
     townships = split_county(parent, [(c, s.name, s.kind, len(s.villages)) for c, s in zip(t_codes, specs)], seed)
     out: list[Unit] = list(townships)
@@ -312,36 +331,133 @@ def _build_parent(parent: Unit, prefix: str, specs: list[TownshipSpec], seed: in
         out.extend(villages)
         for village in villages:
             out.extend(split_village(village, grid_count(village.code, village.kind, seed), seed))
-    return out
+    for u in out:
+        u.anchor = None  # not needed any more; keeps the result small to send between processes
+    return _canonical(_finish_group(out))
 
 
-def build_gansu(seed: int, progress: bool = False) -> tuple[list[Unit], dict]:
-    """Every unit of the Gansu hierarchy (geometry, codes, sort keys, simplified geometry) and notes."""
+def _canonical(units: list[Unit]) -> list[Unit]:
+    """Normalise ring order and start points, so equal polygons are equal bytes (idempotent upserts)."""
+    for u in units:
+        u.geom = shapely.normalize(u.geom)
+        if u.geom_simple is not None:
+            u.geom_simple = shapely.normalize(u.geom_simple)
+    return units
+
+
+def generate_below(unit: Unit, existing: dict[str, list[Unit]], seed: int, notes: list[str]) -> tuple[list[Unit], list[str]]:
+    """Regenerate the generated levels under ``unit`` (whose geometry changed), keeping codes and names.
+
+    ``existing`` maps a parent code to its children as they are in the database. Children that are
+    not generated (real outlines, surveyed files) stay as they are; the generated ones partition
+    what they leave of ``unit``, and so on down to the grids. A unit with no children at all gets
+    one generated child per level below (named 〈unit〉辖区, grid 〈unit〉第1网格), so every area
+    still ends in a grid. Returns (new units, codes of generated children that no longer fit).
+    """
+    kids = existing.get(unit.code, [])
+    child_level = kids[0].level if kids else CHILD_LEVEL.get(unit.level)
+    if child_level is None:
+        return [], []
+    if not kids:
+        name = f"{unit.name}第1网格" if child_level == "grid" else f"{unit.name}辖区"
+        kind = "网格" if child_level == "grid" else None
+        kids = [Unit(unit.code + "001", name, child_level, kind, unit.code, "generated", unit.geom)]
+        notes.append(f"{unit.code} {unit.name} had no {child_level} below it: generated one, {kids[0].code} {name}")
+    fixed = [k for k in kids if k.source != "generated"]
+    generated = [k for k in kids if k.source == "generated"]
+    if not generated:
+        return [], []
+    rest = unit.geom
+    if fixed:
+        rest = to_multipolygon(shapely.difference(unit.geom, shapely.union_all([k.geom for k in fixed], grid_size=GRID), grid_size=GRID))
+    if rest.is_empty or rest.area <= 1e-9 * max(unit.geom.area, 1e-30):
+        notes.append(f"{unit.code} {unit.name}: no room left for its generated {child_level} units "
+                     f"({', '.join(k.code for k in generated)}): they are removed")
+        return [], [k.code for k in generated]
+    holder = Unit(unit.code, unit.name, unit.level, unit.kind, unit.parent_code, unit.source, rest)
+    if child_level == "grid":
+        new = split_village(holder, len(generated), seed)
+    elif child_level == "village":
+        new = split_township(holder, [(k.code, k.name, k.kind) for k in generated], seed)
+    elif child_level == "township":
+        new = split_county(holder, [(k.code, k.name, k.kind, len(existing.get(k.code, []))) for k in generated], seed)
+    else:
+        parts = partition(rest, np.ones(len(generated)), seed=[int(seed), int(unit.code), 14]).parts
+        new = [Unit(k.code, k.name, k.level, k.kind, unit.code, "generated", g) for k, g in zip(generated, parts)]
+    keep = {n.code for n in new}
+    dropped = [k.code for k in generated if k.code not in keep]
+    out = list(new)
+    for n in new:
+        n.anchor = None
+        below, gone = generate_below(n, existing, seed, notes)
+        out.extend(below)
+        dropped.extend(gone)
+    return out, dropped
+
+
+def finish_units(units: list[Unit]) -> list[Unit]:
+    """Sort keys, display geometry (per parent, outline kept) and canonical vertex order."""
+    return _canonical(_finish_group(units))
+
+
+def default_workers() -> int:
+    """Worker processes for generation: the CPUs this process may use, at most 4."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        n = os.cpu_count() or 1
+    return max(1, min(4, n))
+
+
+def build_gansu(seed: int, progress: bool = False, workers: int | None = None) -> tuple[list[Unit], dict]:
+    """Every unit of the Gansu hierarchy (geometry, codes, sort keys, simplified geometry) and notes.
+
+    The counties are generated independently (each seeded by its own code), so the result is the
+    same whatever the number of ``workers``.
+    """
     from etl.sources import address_tree
 
     units = real_units(progress)
     tree = address_tree(PROVINCE)
     plan, unmatched, notes = match_names(units, tree)
     by_code = {u.code: u for u in units}
-    for (parent, prefix, specs) in _bar(plan, progress, "townships, villages, grids"):
+    jobs = []
+    for parent, prefix, specs in plan:
         parent = by_code[parent.code]
         parent.anchor = parent.anchor or inner_point(parent.geom)
-        units.extend(_build_parent(parent, prefix, specs, seed))
-    if progress:
-        print("ordering and simplifying …", file=sys.stderr, flush=True)
-    assign_sort_keys([u for u in units if u.level != "grid"])
-    simplify_units(units)
+        jobs.append((parent, prefix, specs, seed))
+    workers = default_workers() if workers is None else max(1, int(workers))
+    results: list[list[Unit]] = [[] for _ in jobs]
+    if workers == 1 or len(jobs) < 2:
+        for k, job in enumerate(_bar(jobs, progress, "townships, villages, grids")):
+            results[k] = _build_parent(job)
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        # biggest counties first so the workers finish together; "spawn": no forked DB sockets or threads
+        order = sorted(range(len(jobs)), key=lambda k: -sum(len(t.villages) for t in jobs[k][2]))
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_build_parent, jobs[k]): k for k in order}
+            for fut in _bar(as_completed(futures), progress, f"townships, villages, grids ({workers} workers)", total=len(jobs)):
+                results[futures[fut]] = fut.result()
+    for r in results:
+        units.extend(r)
+    real = [u for u in units if u.level in REAL_LEVELS]
+    assign_sort_keys(real)
+    simplify_units(real)
+    _canonical(real)
     return units, {"unmatched": unmatched, "notes": notes}
 
 
 # ---------------------------------------------------------------------------- writing
 
-def _bar(items, progress: bool, desc: str):
+def _bar(items, progress: bool, desc: str, total: int | None = None):
     if not progress:
         return items
     from tqdm import tqdm
 
-    return tqdm(items, desc=desc, unit="unit", file=sys.stderr, dynamic_ncols=True)
+    return tqdm(items, desc=desc, unit="unit", total=total, file=sys.stderr, dynamic_ncols=True)
 
 
 def _sql(name: str) -> str:
@@ -400,7 +516,8 @@ def _ledger(conn: psycopg.Connection):
     return cur.execute("SELECT checksum, stats FROM etl_load WHERE name = %s", (LEDGER_NAME,)).fetchone()
 
 
-def load_gansu(conn: psycopg.Connection, progress: bool = True, replace: bool = False, *, seed: int | None = None) -> dict:
+def load_gansu(conn: psycopg.Connection, progress: bool = True, replace: bool = False, *, seed: int | None = None,
+               workers: int | None = None) -> dict:
     """Load (or confirm) the Gansu hierarchy in ONE transaction and commit; return its statistics.
 
     ``conn`` is a normal (non-autocommit) connection. If the ledger says these inputs and seed are
@@ -425,7 +542,7 @@ def load_gansu(conn: psycopg.Connection, progress: bool = True, replace: bool = 
                   f"({_counts_text(counts)}). Use --replace to reload.", file=sys.stderr)
         return stats
 
-    units, info = build_gansu(seed, progress)
+    units, info = build_gansu(seed, progress, workers)
     computed = time.perf_counter() - started
     with transaction(conn):
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
@@ -462,19 +579,22 @@ def _counts_text(counts: dict[str, int]) -> str:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replace", action="store_true", help="reload even if the same inputs are loaded already")
     p.add_argument("--seed", type=int, default=None, help="seed of the generated polygons (default: GRIDWATCH_SEED)")
+    p.add_argument("--workers", type=int, default=None, help="processes generating the polygons (default: CPUs, at most 4)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
+    from etl.migrate import migrate
     from gridwatch import db
     from gridwatch.cluster import ensure_postgis
 
     url = db.database_url()
     ensure_postgis(url)
     with psycopg.connect(url) as conn:
+        migrate(conn)
         try:
-            stats = load_gansu(conn, progress=not args.quiet, replace=args.replace, seed=args.seed)
+            stats = load_gansu(conn, progress=not args.quiet, replace=args.replace, seed=args.seed, workers=args.workers)
         except LoadError as exc:
             print(f"gridwatch etl gansu: {exc}", file=sys.stderr)
             return 1

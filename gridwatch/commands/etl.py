@@ -15,8 +15,8 @@ import importlib
 
 # (word, module, help): each module has add_arguments(p) and run(args).
 ETL_COMMANDS: tuple[tuple[str, str, str], ...] = (
-    # ("gansu", "etl.gansu", "Load the Gansu demo hierarchy (real outlines + generated townships, villages, grids)."),
-    # ("boundaries", "etl.boundaries", "Load your own boundaries for one level from GeoJSON/GeoPackage/Shapefile."),
+    ("gansu", "etl.gansu", "Load the Gansu demo hierarchy (real outlines + generated townships, villages, grids)."),
+    ("boundaries", "etl.boundaries", "Load your own boundaries for one level from GeoJSON/GeoPackage/Shapefile."),
     ("centres", "etl.centres", "Load the centre registry (综治中心): --demo from the hierarchy, or a CSV/GeoJSON file."),
     ("roads", "etl.roads", "Load a road network (lines) so coverage also reports travel times; --clear removes it."),
     ("stats", "etl.stats", "Load monthly statistics (criminal/public-security cases, homicides, petitions) from CSV; default the demo file."),
