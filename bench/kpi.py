@@ -86,6 +86,7 @@ def seed_cases(conn: psycopg.Connection, cases: int = CASES) -> float:
                         ELSE 'prefecture' END AS lvl
             FROM c
         ) x
+        ORDER BY rep   -- cases arrive in time order, so the heap is laid out by reported_at as in real use
     """, {"cases": cases})
     conn.execute("ANALYZE cases")
     conn.commit()

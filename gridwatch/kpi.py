@@ -40,6 +40,7 @@ its level (``prefecture_code``, ``county_code``, ``township_code``, ``village_co
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -101,6 +102,15 @@ def region_scope(conn: psycopg.Connection, code: str) -> dict:
             "or a prefecture/county/township/village/grid code (GET /api/v1/regions lists them)"
         )
     return {**row, "column": LEVEL_COLUMN[row["level"]]}
+
+
+@contextlib.contextmanager
+def _no_jit(conn: psycopg.Connection):
+    """One transaction (a savepoint inside the caller's) with JIT off: these aggregates are short, and
+    PostgreSQL's JIT compile (triggered by cost estimates on big tables) costs seconds, not milliseconds."""
+    with conn.transaction():
+        conn.execute("SELECT set_config('jit', 'off', true)")
+        yield
 
 
 def _where(column: str | None, alias: str = "c") -> sql.Composable:
@@ -197,6 +207,11 @@ def region_kpis(conn: psycopg.Connection, code: str, now: datetime | None = None
     new, closed}, oldest first, ending today), as_of (ISO), plus code, name, level, window_start.
     """
     now = _now(now)
+    with _no_jit(conn):
+        return _region_kpis(conn, code, now, days)
+
+
+def _region_kpis(conn: psycopg.Connection, code: str, now: datetime, days: int) -> dict:
     scope = region_scope(conn, code)
     local_now = now.astimezone(ZoneInfo(LOCAL_TZ))
     today = datetime.combine(local_now.date(), time(0), ZoneInfo(LOCAL_TZ))
@@ -220,24 +235,22 @@ def region_kpis(conn: psycopg.Connection, code: str, now: datetime | None = None
     """, params).fetchone()
 
     first_day = today - timedelta(days=days - 1)
-    spark = _q(conn, sql.SQL("""
-        WITH days AS (
-            SELECT d::date AS day FROM generate_series(%(first)s::date, %(last)s::date, interval '1 day') AS d
-        ), n AS (
-            SELECT (c.reported_at AT TIME ZONE %(tz)s)::date AS day, count(*) AS new
-            FROM cases c WHERE {where} AND {counted} AND c.reported_at >= %(from)s AND c.reported_at <= %(now)s
-            GROUP BY 1
-        ), k AS (
-            SELECT (c.closed_at AT TIME ZONE %(tz)s)::date AS day, count(*) AS closed
-            FROM cases c WHERE {where} AND {counted} AND c.state = 'closed'
-              AND c.closed_at >= %(from)s AND c.closed_at <= %(now)s
-            GROUP BY 1
-        )
-        SELECT to_char(days.day, 'YYYY-MM-DD') AS day, COALESCE(n.new, 0) AS new, COALESCE(k.closed, 0) AS closed
-        FROM days LEFT JOIN n USING (day) LEFT JOIN k USING (day) ORDER BY days.day
+    # new and closed per local day: one grouped pass over each index range; empty days filled here
+    per_day = {(row["day"], row["kind"]): row["n"] for row in _q(conn, sql.SQL("""
+        SELECT (c.reported_at AT TIME ZONE %(tz)s)::date AS day, 'new' AS kind, count(*) AS n
+        FROM cases c WHERE {where} AND {counted} AND c.reported_at >= %(from)s AND c.reported_at <= %(now)s
+        GROUP BY 1
+        UNION ALL
+        SELECT (c.closed_at AT TIME ZONE %(tz)s)::date, 'closed', count(*)
+        FROM cases c WHERE {where} AND {counted} AND c.state = 'closed' AND c.closed_at >= %(from)s AND c.closed_at <= %(now)s
+        GROUP BY 1
     """).format(where=_where(scope["column"]), counted=_COUNTED), {
-        **params, "first": first_day.date(), "last": local_now.date(), "from": first_day, "tz": LOCAL_TZ,
-    }).fetchall()
+        **params, "from": first_day, "tz": LOCAL_TZ,
+    }).fetchall()}
+    spark = []
+    for i in range(days):
+        d = (first_day + timedelta(days=i)).date()
+        spark.append({"day": d.isoformat(), "new": per_day.get((d, "new"), 0), "closed": per_day.get((d, "closed"), 0)})
 
     return {
         "code": code, "name": scope["name"], "level": scope["level"],
@@ -248,7 +261,7 @@ def region_kpis(conn: psycopg.Connection, code: str, now: datetime | None = None
             "with_entity_centre": cov["with_entity_centre"], "children": cov["children"],
             "share": _rate(cov["with_entity_centre"], cov["children"]),
         },
-        "sparkline": [dict(s) for s in spark],
+        "sparkline": spark,
         "window_start": start.isoformat(),
         "as_of": now.isoformat(),
     }
@@ -263,6 +276,11 @@ def children_ranking(conn: psycopg.Connection, code: str, now: datetime | None =
     Order: overdue desc, open desc, code.
     """
     now = _now(now)
+    with _no_jit(conn):
+        return _children_ranking(conn, code, now, days)
+
+
+def _children_ranking(conn: psycopg.Connection, code: str, now: datetime, days: int) -> list[dict]:
     scope = region_scope(conn, code)
     start = now - timedelta(days=days)
     levels = [r["level"] for r in _q(conn, 
@@ -273,16 +291,16 @@ def children_ranking(conn: psycopg.Connection, code: str, now: datetime | None =
         query = sql.SQL("""
             WITH kids AS (
                 SELECT code, name, level, length(code) AS len FROM region WHERE parent_code = %(code)s AND level = %(level)s
-            ), agg AS (
-                SELECT {child} AS child,
-                       count(*) FILTER (WHERE {open}) AS open,
-                       count(*) FILTER (WHERE {open} AND c.deadline < %(now)s) AS overdue,
-                       count(*) FILTER (WHERE {due}) AS due,
-                       count(*) FILTER (WHERE {due} AND {closed}) AS closed,
-                       count(*) FILTER (WHERE {due} AND {closed} AND {on_time}) AS closed_on_time,
-                       count(*) FILTER (WHERE c.reported_at >= %(start)s AND c.reported_at <= %(now)s) AS reported
-                FROM cases c
-                WHERE {where} AND {counted} AND ({open} OR {due} OR c.reported_at >= %(start)s)
+            ), opened AS (   -- three index-friendly passes (open cases, the window's due cases, its reports)
+                SELECT {child} AS child, count(*) AS open, count(*) FILTER (WHERE c.deadline < %(now)s) AS overdue
+                FROM cases c WHERE {where} AND {counted} AND {open} GROUP BY 1
+            ), dued AS (
+                SELECT {child} AS child, count(*) AS due, count(*) FILTER (WHERE {closed}) AS closed,
+                       count(*) FILTER (WHERE {closed} AND {on_time}) AS closed_on_time
+                FROM cases c WHERE {where} AND {counted} AND {due} GROUP BY 1
+            ), reports AS (
+                SELECT {child} AS child, count(*) AS reported
+                FROM cases c WHERE {where} AND {counted} AND c.reported_at >= %(start)s AND c.reported_at <= %(now)s
                 GROUP BY 1
             ), hz AS (
                 SELECT {child} AS child, count(*) AS hazards_open
@@ -292,13 +310,15 @@ def children_ranking(conn: psycopg.Connection, code: str, now: datetime | None =
                 FROM region g WHERE g.level = 'grid' AND g.code LIKE %(prefix)s GROUP BY 1
             )
             SELECT kids.code, kids.name, kids.level,
-                   COALESCE(agg.open, 0) AS open, COALESCE(agg.overdue, 0) AS overdue,
-                   COALESCE(agg.due, 0) AS due, COALESCE(agg.closed, 0) AS closed,
-                   COALESCE(agg.closed_on_time, 0) AS closed_on_time,
-                   COALESCE(agg.reported, 0) AS reported,
+                   COALESCE(opened.open, 0) AS open, COALESCE(opened.overdue, 0) AS overdue,
+                   COALESCE(dued.due, 0) AS due, COALESCE(dued.closed, 0) AS closed,
+                   COALESCE(dued.closed_on_time, 0) AS closed_on_time,
+                   COALESCE(reports.reported, 0) AS reported,
                    COALESCE(hz.hazards_open, 0) AS hazards_open, COALESCE(grids.grids, 0) AS grids
             FROM kids
-            LEFT JOIN agg ON agg.child = kids.code
+            LEFT JOIN opened ON opened.child = kids.code
+            LEFT JOIN dued ON dued.child = kids.code
+            LEFT JOIN reports ON reports.child = kids.code
             LEFT JOIN hz ON hz.child = kids.code
             LEFT JOIN grids ON grids.child = kids.code
         """).format(child=sql.Identifier("c", child_col), open=_OPEN, due=_DUE, closed=_CLOSED, on_time=_ON_TIME,
@@ -332,7 +352,8 @@ def period_kpis(conn: psycopg.Connection, code: str, start: datetime | date, end
     cut = min(end, now)
     query = sql.SQL("SELECT {select} FROM cases c WHERE {where} AND {counted} AND {due}").format(
         select=_PERIOD_SELECT, where=_where(scope["column"]), counted=_COUNTED, due=_DUE)
-    r = _q(conn, query, {"code": code, "start": start, "cut": cut}).fetchone()
+    with _no_jit(conn):
+        r = _q(conn, query, {"code": code, "start": start, "cut": cut}).fetchone()
     fig = _period_figures(r)
     closed = fig["closed"]
     return {
@@ -388,10 +409,11 @@ def department_ranking(conn: psycopg.Connection, code: str, start: datetime | da
                COALESCE(ret.returns, 0) AS returns
         FROM deps LEFT JOIN handled h ON h.id = deps.id LEFT JOIN ret ON ret.id = deps.id
     """).format(closed=_CLOSED, on_time=_ON_TIME, where=_where(scope["column"]), counted=_COUNTED, due=_DUE)
-    rows = [dict(r) for r in _q(conn, query, {
-        "prefix": ("" if scope["level"] == "province" else code) + "%", "code": code,
-        "start": start, "cut": cut, "actions": list(RETURN_ACTIONS),
-    }).fetchall()]
+    with _no_jit(conn):
+        rows = [dict(r) for r in _q(conn, query, {
+            "prefix": ("" if scope["level"] == "province" else code) + "%", "code": code,
+            "start": start, "cut": cut, "actions": list(RETURN_ACTIONS),
+        }).fetchall()]
     for r in rows:
         r["closure_rate"] = _rate(r["closed"], r["handled"])
         r["on_time_rate"] = _rate(r["closed_on_time"], r["handled"])
