@@ -63,6 +63,7 @@ def run(database_url: str) -> list[dict]:
         th = coverage.stored_thresholds(conn)[0]
         p = _params(pref["p"] + "%", th, None, [])
         set_s, rows = _timed(lambda: _rows(_x(conn, _sql("coverage-grids"), p)), repeat=3)
+        by_code = {r["grid_code"]: r for r in rows}
 
         def naive():
             got = []
@@ -73,7 +74,8 @@ def run(database_url: str) -> list[dict]:
             return got
 
         naive_s, naive_rows = _timed(naive)
-        agree = sum(1 for (code, tw, co), r in zip(naive_rows, rows) if (tw, co) == (r["township_centre_id"], r["county_centre_id"]))
+        agree = sum(1 for code, tw, co in naive_rows
+                    if (tw, co) == (by_code[code]["township_centre_id"], by_code[code]["county_centre_id"]))
         out.append(_row(f"grid distances, prefecture {pref['p']} (set-based, KNN)", set_s,
                         "per-grid Python loop, unindexed nearest", naive_s, len(grids),
                         f"{agree}/{len(grids)} grids pick the same nearest centres"))

@@ -73,7 +73,9 @@ def test_the_stored_spatial_coverage_accounts_for_every_grid_and_every_square_ki
     assert 0 < f["township"]["area_share"] < f["any"]["area_share"] < 1
     # the stored nearest distances agree with a brute-force scan of every centre (a sample of grids)
     wrong = gconn.execute(
-        """WITH sample AS (SELECT code, label_point FROM region WHERE level = 'grid' AND right(code, 1) = '7' ORDER BY code LIMIT 300)
+        """WITH sample AS (SELECT code, label_point FROM (
+                               SELECT code, label_point, row_number() OVER (ORDER BY code) AS rn FROM region WHERE level = 'grid') n
+                           WHERE rn % 100 = 0 ORDER BY code LIMIT 300)
            SELECT count(*) AS checked,
                   count(*) FILTER (WHERE abs(gc.township_m - brute.tw) > 1e-6 OR abs(gc.county_m - brute.co) > 1e-6) AS wrong
            FROM sample s JOIN grid_coverage gc ON gc.grid_code = s.code,
