@@ -266,6 +266,7 @@ class Cluster:
             "-c listen_addresses=127.0.0.1",
             "-c max_connections=200",
             "-c shared_buffers=256MB",
+            "-c jit=off",  # JIT compile costs seconds on per-row triggers and dashboard aggregates
         ]
         if self.fast:
             opts += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
