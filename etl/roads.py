@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -60,7 +61,9 @@ def read_roads(path: Path | str, *, speed_field: str | None = None, default_spee
     if not (0 < default_speed <= MAX_SPEED):
         raise RoadLoadError([f"--default-speed {default_speed}: give km/h between 1 and {MAX_SPEED:.0f}"])
     try:
-        frame = gpd.read_file(path, engine="pyogrio")
+        with warnings.catch_warnings():      # mixed-type attributes (a speed of "fast") are reported below, per feature
+            warnings.simplefilter("ignore", UserWarning)
+            frame = gpd.read_file(path, engine="pyogrio")
     except Exception as exc:  # noqa: BLE001 - any reader failure is the file's problem, reported plainly
         raise RoadLoadError([f"{path.name}: cannot be read as GeoJSON, GeoPackage or Shapefile ({str(exc).strip().splitlines()[0]})"]) from exc
     if len(frame) == 0:

@@ -168,3 +168,38 @@ def test_with_a_road_network_loaded_the_page_shows_travel_times(site, browser_pa
     page.wait_for_selector("#coverage-fig-travel-township")
     assert page.inner_text("#coverage-fig-travel-township") == f"{median:,.0f} 分钟"
     assert "12.5%" in page.inner_text("#coverage-figures")          # 1 of 8 grids within 30 min of T1
+
+
+def test_clicking_a_centre_opens_it_and_changing_its_status_updates_the_registry_and_the_coverage(site, browser_page, conn):
+    page = browser_page
+    page.goto(site.url + "/coverage/620102")
+    page.wait_for_selector("#coverage-fig-any-area")
+    page.wait_for_function(MAP_READY)
+    assert page.inner_text("#coverage-fig-grids") == "62.5%"
+    xy = page.evaluate(PROJECT, list(T1))                       # T1, the township centre of 620102100
+    page.mouse.click(xy["x"], xy["y"])
+    page.wait_for_selector("#coverage-centre-panel:not([hidden])")
+    assert page.inner_text("#coverage-centre-title") == "620102100综治中心"
+    assert "620102100" in page.inner_text("#coverage-centre-region")
+    page.click("#coverage-centre-status")
+    page.get_by_role("option", name="规划", exact=True).click()
+    page.fill("#coverage-centre-staff", "9")
+    page.click("#coverage-centre-save")
+    wait_until(lambda: page.inner_text("#coverage-fig-grids") == "50.0%", timeout=30,
+               message="the coverage to drop once T1 is only planned")
+    row = conn.execute("SELECT status, staff FROM centre WHERE region_code = '620102100' AND scenario IS NULL").fetchone()
+    assert (row["status"], row["staff"]) == ("planned", 9)
+    assert page.inner_text("#coverage-fig-township-area") == "0.0%"
+
+
+def test_a_reach_typed_on_the_page_is_computed_live(site, browser_page):
+    page = browser_page
+    page.goto(site.url + "/coverage/620102")
+    page.wait_for_selector("#coverage-fig-township-area")
+    assert page.get_attribute("#coverage-township-km", "placeholder") == "30"
+    before = percent(page.inner_text("#coverage-fig-township-area"))
+    page.fill("#coverage-township-km", "40")
+    page.press("#coverage-township-km", "Enter")
+    wait_until(lambda: percent(page.inner_text("#coverage-fig-township-area")) != before, timeout=30, message="the 40 km figure")
+    # a 40 km 32-gon inside the county, over the county's area: (40/30)² times the 30 km share
+    assert percent(page.inner_text("#coverage-fig-township-area")) == pytest.approx(before * (40 / 30) ** 2, abs=0.11)

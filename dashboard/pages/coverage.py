@@ -64,6 +64,18 @@ register({
     "coverage.whatif.hint": {"zh": "点击地图放置假设中心；不影响实际台账，保存前仅在本页有效。",
                              "en": "Click the map to place a hypothetical centre; the registry is untouched until you save."},
     "coverage.whatif.level": {"zh": "假设中心级别", "en": "Level of new centres"},
+    "coverage.reach.township": {"zh": "乡镇中心半径 km", "en": "Township reach, km"},
+    "coverage.reach.county": {"zh": "县级中心半径 km", "en": "County reach, km"},
+    "coverage.centre.status": {"zh": "状态", "en": "Status"},
+    "coverage.centre.staff": {"zh": "人员", "en": "Staff"},
+    "coverage.centre.save": {"zh": "保存修改", "en": "Save changes"},
+    "coverage.centre.saved": {"zh": "已保存，覆盖已重新计算", "en": "Saved; coverage recomputed"},
+    "coverage.centre.level": {"zh": "级别", "en": "Level"},
+    "coverage.centre.region": {"zh": "服务区域", "en": "Region served"},
+    "coverage.centre.departments": {"zh": "入驻部门", "en": "Departments stationed"},
+    "coverage.centre.place": {"zh": "位置", "en": "Location"},
+    "coverage.centre.none": {"zh": "无", "en": "none"},
+    "coverage.centre.gone": {"zh": "该中心已不存在", "en": "This centre no longer exists"},
     "coverage.whatif.k": {"zh": "推荐数量 k", "en": "k"},
     "coverage.whatif.suggest": {"zh": "推荐最佳选址", "en": "Suggest k best sites"},
     "coverage.whatif.clear": {"zh": "清除假设", "en": "Clear"},
@@ -114,6 +126,7 @@ def layout(code: str | None = None, **_):
             dcc.Store(id="coverage-extra", data=[]),
             dcc.Store(id="coverage-data"),
             dcc.Store(id="coverage-refresh", data=0),
+            dcc.Store(id="coverage-selected"),
             html.Nav(t("state.loading"), id="coverage-breadcrumb", className="breadcrumb"),
             html.Div(id="coverage-error", className="state-banner state-error", hidden=True, role="alert"),
             html.Div(
@@ -130,6 +143,27 @@ def layout(code: str | None = None, **_):
                             ),
                             dcc.Graph(id="coverage-map", className="coverage-map", style={"height": "640px"},
                                       config={"displaylogo": False, "scrollZoom": True, "responsive": True}),
+                            html.Div(
+                                [
+                                    html.Button("×", id="coverage-centre-close", className="button small", n_clicks=0),
+                                    html.H3(id="coverage-centre-title"),
+                                    html.Dl(id="coverage-centre-details"),
+                                    html.Div(
+                                        [
+                                            html.Label(id="coverage-centre-status-label", htmlFor="coverage-centre-status"),
+                                            dcc.Dropdown(id="coverage-centre-status", clearable=False, searchable=False,
+                                                         options=[{"label": v, "value": v} for v in ("planned", "established", "entity")],
+                                                         className="coverage-dropdown"),
+                                            html.Label(id="coverage-centre-staff-label", htmlFor="coverage-centre-staff"),
+                                            dcc.Input(id="coverage-centre-staff", type="number", min=0, step=1, className="coverage-k"),
+                                            html.Button(id="coverage-centre-save", className="button", n_clicks=0),
+                                        ],
+                                        className="coverage-row",
+                                    ),
+                                    html.Div(id="coverage-centre-message", className="coverage-status", role="status"),
+                                ],
+                                id="coverage-centre-panel", className="region-detail coverage-centre", hidden=True,
+                            ),
                         ],
                         className="region-main",
                     ),
@@ -155,6 +189,17 @@ def layout(code: str | None = None, **_):
                                             dcc.Input(id="coverage-k", type="number", min=1, max=20, step=1, value=3, className="coverage-k"),
                                             html.Button(id="coverage-suggest", className="button", n_clicks=0),
                                             html.Button(id="coverage-clear", className="button secondary", n_clicks=0),
+                                        ],
+                                        className="coverage-row",
+                                    ),
+                                    html.Div(
+                                        [
+                                            html.Label(id="coverage-township-km-label", htmlFor="coverage-township-km"),
+                                            dcc.Input(id="coverage-township-km", type="number", min=0.5, max=200, step=0.5,
+                                                      debounce=True, className="coverage-k"),
+                                            html.Label(id="coverage-county-km-label", htmlFor="coverage-county-km"),
+                                            dcc.Input(id="coverage-county-km", type="number", min=0.5, max=200, step=0.5,
+                                                      debounce=True, className="coverage-k"),
                                         ],
                                         className="coverage-row",
                                     ),
@@ -205,8 +250,19 @@ def _geojson_cells(conn, code: str, level: str) -> dict:
          "properties": {"code": r["code"], "name": r["name"], "lon": r["lon"], "lat": r["lat"]}} for r in rows]}
 
 
-def fetch_view(conn, code: str, extra: list[dict]) -> dict:
-    """Everything the page shows for ``code`` with the hypothetical centres ``extra`` (JSON-ready)."""
+def _thresholds(conn, township_km, county_km) -> Thresholds | None:
+    """The reaches typed on the page (km), or None for the stored ones."""
+    if not township_km and not county_km:
+        return None
+    stored = coverage.stored_thresholds(conn)
+    base = stored[0] if stored else Thresholds()
+    return Thresholds(float(township_km) * 1000 if township_km else base.township_m,
+                      float(county_km) * 1000 if county_km else base.county_m)
+
+
+def fetch_view(conn, code: str, extra: list[dict], thresholds: Thresholds | None = None) -> dict:
+    """Everything the page shows for ``code`` with the hypothetical centres ``extra`` (JSON-ready);
+    ``thresholds`` other than the stored ones are computed live for the whole region."""
     started = time.perf_counter()
     region = coverage.region_info(conn, code)
     stored = coverage.stored_thresholds(conn)
@@ -215,10 +271,11 @@ def fetch_view(conn, code: str, extra: list[dict]) -> dict:
     points = [Hypothetical(float(p["lon"]), float(p["lat"]), p.get("level", "township")) for p in extra or []]
     level = region["level"]
     want_grids = CELL_LEVEL[level] == "grid"
-    before = coverage.evaluate(conn, code)
-    after = coverage.evaluate(conn, code, extra=points, with_gaps=True, with_grids=want_grids,
+    before = coverage.evaluate(conn, code, thresholds=thresholds, with_gaps=not points, with_grids=want_grids and not points,
+                               gap_simplify_deg=GAP_SIMPLIFY[level])
+    after = coverage.evaluate(conn, code, extra=points, thresholds=thresholds, with_gaps=True, with_grids=want_grids,
                               gap_simplify_deg=GAP_SIMPLIFY[level]) if points else None
-    shown = after or coverage.evaluate(conn, code, with_gaps=True, with_grids=want_grids, gap_simplify_deg=GAP_SIMPLIFY[level])
+    shown = after or before
     chain = conn.execute(
         "SELECT code, name, level FROM region WHERE code = ANY(%s) ORDER BY length(code)",
         ([code[:n] for n in (2, 4, 6, 9) if n <= len(code)],)).fetchall()
@@ -233,6 +290,7 @@ def fetch_view(conn, code: str, extra: list[dict]) -> dict:
         "status": "ok", "code": code, "region": region, "chain": [dict(r) for r in chain],
         "bounds": [bbox["x0"], bbox["y0"], bbox["x1"], bbox["y1"]],
         "thresholds": {"township_m": shown.thresholds.township_m, "county_m": shown.thresholds.county_m},
+        "stored_thresholds": {"township_m": stored[0].township_m, "county_m": stored[0].county_m},
         "before": before.figures, "after": after.figures if after else None,
         "institutional": coverage.institutional(conn, code),
         "travel": coverage.travel_figures(conn, code),
@@ -248,13 +306,17 @@ def fetch_view(conn, code: str, extra: list[dict]) -> dict:
 
 @dash.callback(Output("coverage-data", "data"), Output("coverage-error", "children"), Output("coverage-error", "hidden"),
                Input("coverage-code", "data"), Input("coverage-extra", "data"), Input("coverage-refresh", "data"),
+               Input("coverage-township-km", "value"), Input("coverage-county-km", "value"),
                State("shell-lang", "data"))
 @db_callback
-def load(code, extra, _refresh, lang):
+def load(code, extra, _refresh, township_km, county_km, lang):
     try:
         with transaction(pool(), readonly=True) as conn:
-            return _jsonable(fetch_view(conn, code or "62", extra or [])), "", True
-    except (LookupError, CoverageError):
+            th = _thresholds(conn, township_km, county_km)
+            return _jsonable(fetch_view(conn, code or "62", extra or [], th)), "", True
+    except CoverageError as exc:
+        return no_update, str(exc), False
+    except LookupError:
         return {"status": "unknown", "code": code}, "", True
     except psycopg.Error:
         return no_update, t("state.error.db", lang), False
@@ -451,17 +513,19 @@ def breadcrumb(data: dict) -> list:
 
 @dash.callback(Output("coverage-map", "figure"), Output("coverage-figures", "children"), Output("coverage-institutional", "children"),
                Output("coverage-breadcrumb", "children"), Output("coverage-count", "children"),
+               Output("coverage-township-km", "placeholder"), Output("coverage-county-km", "placeholder"),
                Input("coverage-data", "data"), Input("shell-lang", "data"))
 def render(data, lang):
     lang = lang or "zh"
     if not data:
-        return no_update, t("state.loading", lang), "", t("state.loading", lang), ""
+        return no_update, t("state.loading", lang), "", t("state.loading", lang), "", no_update, no_update
     if data["status"] == "nodata":
-        return no_update, t("coverage.nodata", lang), "", "", ""
+        return no_update, t("coverage.nodata", lang), "", "", "", no_update, no_update
     if data["status"] != "ok":
-        return no_update, t("coverage.unknown", lang, code=data.get("code")), "", "", ""
+        return no_update, t("coverage.unknown", lang, code=data.get("code")), "", "", "", no_update, no_update
+    stored = data["stored_thresholds"]
     return (coverage_figure(data, lang), figure_cards(data, lang), institutional_table(data, lang), breadcrumb(data),
-            t("coverage.whatif.count", lang, n=len(data.get("extra") or [])))
+            t("coverage.whatif.count", lang, n=len(data.get("extra") or [])), _km(stored["township_m"]), _km(stored["county_m"]))
 
 
 @dash.callback(Output("coverage-spatial-title", "children"), Output("coverage-whatif-title", "children"),
@@ -472,6 +536,9 @@ def render(data, lang):
                Output("coverage-scenario-pick", "placeholder"),
                Output("coverage-export-html", "children"), Output("coverage-export-html", "href"), Output("coverage-export-html", "download"),
                Output("coverage-export-gpkg", "children"), Output("coverage-export-gpkg", "href"), Output("coverage-export-gpkg", "download"),
+               Output("coverage-township-km-label", "children"), Output("coverage-county-km-label", "children"),
+               Output("coverage-centre-status-label", "children"), Output("coverage-centre-staff-label", "children"),
+               Output("coverage-centre-save", "children"), Output("coverage-centre-status", "options"),
                Input("shell-lang", "data"), Input("coverage-code", "data"))
 def label(lang, code):
     lang = lang or "zh"
@@ -483,7 +550,10 @@ def label(lang, code):
             t("coverage.whatif.save", lang), t("coverage.whatif.commit", lang), t("coverage.whatif.name", lang),
             t("coverage.whatif.pick", lang),
             t("coverage.export.html", lang), f"/export/coverage/{code}.html", f"coverage-{code}.html",
-            t("coverage.export.gpkg", lang), f"/export/coverage/{code}.gpkg", f"coverage-{code}.gpkg")
+            t("coverage.export.gpkg", lang), f"/export/coverage/{code}.gpkg", f"coverage-{code}.gpkg",
+            t("coverage.reach.township", lang), t("coverage.reach.county", lang),
+            t("coverage.centre.status", lang), t("coverage.centre.staff", lang), t("coverage.centre.save", lang),
+            [{"label": t(f"coverage.centre.{v}", lang), "value": v} for v in ("planned", "established", "entity")])
 
 
 # -- the what-if: hypothetical centres live in the browser until saved ----------------------------
@@ -504,9 +574,10 @@ def place(extra: list[dict], click: dict | None, level: str) -> list[dict] | Non
                Input("coverage-map", "clickData"), Input("coverage-suggest", "n_clicks"), Input("coverage-clear", "n_clicks"),
                Input("coverage-scenario-pick", "value"),
                State("coverage-extra", "data"), State("coverage-level", "value"), State("coverage-k", "value"),
-               State("coverage-code", "data"), State("shell-lang", "data"), prevent_initial_call=True)
+               State("coverage-code", "data"), State("coverage-township-km", "value"), State("coverage-county-km", "value"),
+               State("shell-lang", "data"), prevent_initial_call=True)
 @db_callback
-def change_extra(click, _suggest, _clear, picked, extra, level, k, code, lang):
+def change_extra(click, _suggest, _clear, picked, extra, level, k, code, township_km, county_km, lang):
     lang = lang or "zh"
     trigger = ctx.triggered_id
     if trigger == "coverage-map":
@@ -524,7 +595,8 @@ def change_extra(click, _suggest, _clear, picked, extra, level, k, code, lang):
         points = [Hypothetical(p["lon"], p["lat"], p["level"]) for p in extra or []]
         try:
             with transaction(pool(), readonly=True) as conn:
-                sites = coverage.suggest_sites(conn, code or "62", int(k or 3), extra=points, level=level or "township")
+                sites = coverage.suggest_sites(conn, code or "62", int(k or 3), extra=points, level=level or "township",
+                                               thresholds=_thresholds(conn, township_km, county_km))
         except CoverageError as exc:
             return no_update, str(exc)
         if not sites:
@@ -563,3 +635,67 @@ def save(_save, _commit, _code, extra, name, refresh, lang):
     if trigger == "coverage-commit":
         return t("coverage.whatif.committed", lang, name=name, n=len(rows)), (refresh or 0) + 1, [], names
     return t("coverage.whatif.saved", lang, name=name, n=len(rows)), no_update, no_update, names
+
+
+# -- the registry: click a centre on the map to see it and change its status or staff ------------
+
+@dash.callback(Output("coverage-selected", "data"), Input("coverage-map", "clickData"), Input("coverage-centre-close", "n_clicks"),
+               prevent_initial_call=True)
+def select_centre(click, _close):
+    if ctx.triggered_id == "coverage-centre-close":
+        return None
+    try:
+        kind, ident = click["points"][0]["customdata"][:2]
+    except (TypeError, KeyError, IndexError, ValueError):
+        return no_update
+    return int(ident) if kind == "centre" else no_update
+
+
+def centre_details(c: dict, lang: str) -> list:
+    depts = ", ".join(d["name"] for d in c["departments"]) or t("coverage.centre.none", lang)
+    rows = [("level", t(f"level.{c['level']}", lang)), ("region", f"{c['region_name']} ({c['region_code']})"),
+            ("departments", depts), ("place", f"{c['lon']:.5f}, {c['lat']:.5f}")]
+    out: list = []
+    for key, value in rows:
+        out += [html.Dt(t(f"coverage.centre.{key}", lang)), html.Dd(value, id=f"coverage-centre-{key}")]
+    return out
+
+
+@dash.callback(Output("coverage-centre-panel", "hidden"), Output("coverage-centre-title", "children"),
+               Output("coverage-centre-details", "children"), Output("coverage-centre-status", "value"),
+               Output("coverage-centre-staff", "value"), Output("coverage-centre-message", "children"),
+               Input("coverage-selected", "data"), Input("shell-lang", "data"))
+@db_callback
+def show_centre(centre_id, lang):
+    lang = lang or "zh"
+    if not centre_id:
+        return True, "", [], no_update, no_update, ""
+    try:
+        with transaction(pool(), readonly=True) as conn:
+            c = coverage.get_centre(conn, int(centre_id))
+    except LookupError:
+        return False, t("coverage.centre.gone", lang), [], no_update, no_update, ""
+    return False, c["name"], centre_details(c, lang), c["status"], c["staff"], ""
+
+
+@dash.callback(Output("coverage-centre-message", "children", allow_duplicate=True),
+               Output("coverage-refresh", "data", allow_duplicate=True),
+               Input("coverage-centre-save", "n_clicks"), State("coverage-selected", "data"),
+               State("coverage-centre-status", "value"), State("coverage-centre-staff", "value"),
+               State("coverage-refresh", "data"), State("shell-lang", "data"), prevent_initial_call=True)
+@db_callback
+def save_centre(_n, centre_id, status, staff, refresh, lang):
+    from etl.centres import CentreLoadError
+
+    lang = lang or "zh"
+    if not centre_id:
+        return no_update, no_update
+    patch = {"status": status}
+    if staff is not None and staff != "":
+        patch["staff"] = int(staff)
+    try:
+        with transaction(pool()) as conn:
+            coverage.update_centre(conn, int(centre_id), patch)
+    except (CentreLoadError, CoverageError, LookupError) as exc:
+        return str(exc), no_update
+    return t("coverage.centre.saved", lang), (refresh or 0) + 1
