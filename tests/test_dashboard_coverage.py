@@ -190,6 +190,7 @@ def test_clicking_a_centre_opens_it_and_changing_its_status_updates_the_registry
     row = conn.execute("SELECT status, staff FROM centre WHERE region_code = '620102100' AND scenario IS NULL").fetchone()
     assert (row["status"], row["staff"]) == ("planned", 9)
     assert page.inner_text("#coverage-fig-township-area") == "0.0%"
+    page.screenshot_to("coverage-centre-panel")
 
 
 def test_a_reach_typed_on_the_page_is_computed_live(site, browser_page):
