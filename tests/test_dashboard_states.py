@@ -64,3 +64,24 @@ def test_a_database_outage_shows_a_banner_never_a_traceback_and_recovers_by_itse
     wait_until(lambda: page.inner_text("#region-kpi-open") == "1" and page.inner_text("#region-crumb-current") == "兰州市",
                timeout=45, message="兰州市's KPIs after the database came back")
     assert not page.locator("#region-error").is_visible()
+
+
+def test_the_walls_freshness_badges_turn_amber_during_an_outage_and_green_after(serve, cluster, db_url, tiny, browser_page):
+    dbname = db_url.rsplit("/", 1)[1]
+    server = serve(db_url, env={"GRIDWATCH_STALE_SECONDS": "3"})
+    page = browser_page
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    page.goto(server.url + "/wall?tour=600")
+    badges = page.locator(".fresh")
+    wait_until(lambda: badges.count() == 6 and all(t.startswith("更新于") for t in badges.all_inner_texts()),
+               message="fresh badges on the wall")
+    assert page.locator(".fresh.stale").count() == 0
+    _cut_off(cluster, dbname, allow=False)
+    try:
+        wait_until(lambda: page.locator(".fresh.stale").count() == 6, timeout=40, message="every badge amber")
+        ages = badges.all_inner_texts()
+        assert all(a.startswith("更新于") and a.endswith("秒前") for a in ages), ages
+        page.screenshot_to("wall-stale")
+    finally:
+        _cut_off(cluster, dbname, allow=True)
+    wait_until(lambda: page.locator(".fresh.stale").count() == 0, timeout=45, message="the badges fresh again")
