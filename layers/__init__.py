@@ -70,7 +70,7 @@ def _read(path: Path) -> str:
 LAYERS: tuple[Layer, ...] = (
     Layer("regions", "行政区划", "Administrative boundaries", "polygon", 0, 22,
           ("code", "name", "level", "source"), ("region",),
-          "Outlines province → village; deeper levels appear as you zoom in (never grids). The basemap.",
+          "Outlines prefecture → village; deeper levels appear as you zoom in (never grids), simplified up to z9. The basemap.",
           {"type": "line", "color": "#5b6b7f", "width": 1.0, "opacity": 0.9}, srid=3857),
     Layer("grids", "网格", "Grids", "polygon", 11, 22,
           ("code", "name", "source"), ("region",),

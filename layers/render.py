@@ -94,6 +94,8 @@ def render_tile(conn: psycopg.Connection, layer: Layer, z: int, x: int, y: int) 
     check_tile_address(z, x, y)
     if not layer.shows_at(z):
         return b""
+    # JIT compiles aggregate-heavy plans for tens of milliseconds a tile; tiles are short queries.
+    conn.execute("SELECT set_config('jit', 'off', true)")
     row = conn.execute(tile_query(layer), {"z": z, "x": x, "y": y, "layer": layer.name}).fetchone()
     data = row["tile"] if isinstance(row, dict) else row[0]
     return bytes(data or b"")
