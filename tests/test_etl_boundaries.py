@@ -60,15 +60,21 @@ def children(conn, code):
     return [(r["code"], r["name"], r["source"], shapely.from_wkb(r["g"])) for r in rows]
 
 
-def assert_children_cover(conn, code, tolerance=1e-6):
+def assert_children_cover(conn, code):
+    """The guarantees of test_etl_gansu.py, with its stated tolerances."""
+    from tests.test_etl_gansu import AREA_SUM, OVERLAP, STICK_OUT
+
     parent = shape_of(conn, code)
     kids = [k[3] for k in children(conn, code)]
     assert kids, f"{code} has no children"
     total = sum(k.area for k in kids)
-    assert abs(total - parent.area) <= tolerance * parent.area, f"children of {code} do not add up to it"
-    assert abs(shapely.union_all(kids).area - parent.area) <= tolerance * parent.area, f"children of {code} overlap or leave gaps"
+    union = shapely.union_all(kids).area
+    assert abs(total - parent.area) <= AREA_SUM * parent.area, f"children of {code} do not add up to it"
+    assert total - union <= OVERLAP * parent.area, f"children of {code} overlap"
+    assert abs(union - parent.area) <= AREA_SUM * parent.area, f"children of {code} leave gaps"
     for k in kids:
-        assert shapely.difference(k, parent).area <= tolerance * k.area, f"a child of {code} sticks out of it"
+        assert k.is_valid and not k.is_empty
+        assert shapely.difference(k, parent).area <= STICK_OUT * k.area, f"a child of {code} sticks out of it"
 
 
 def load(conn_url, path, level="township", code="code", name="name", parent=None, **kw):
