@@ -31,6 +31,7 @@ MODULES: tuple[str, ...] = (
     "bench.coverage",
     "bench.intake",
     "bench.kpi",
+    "bench.regions",
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
