@@ -34,7 +34,7 @@ import psycopg
 import shapely
 from psycopg.rows import tuple_row
 
-from etl.gansu import LoadError, Unit, _bar, finish_units, generate_below, write_units
+from etl.gansu import LoadError, Unit, finish_units, generate_below, progress_bar, write_units
 from geo.codes import CODE_LENGTH, LEVELS, code_problem, county_kind, normalise_level, prefecture_kind, township_kind, village_kind
 from geo.coords import gcj02_to_wgs84_geometry
 from geo.partition import GRID, split_by_nearest, to_multipolygon
@@ -391,7 +391,7 @@ def load_boundaries(conn: psycopg.Connection, path: Path | str, level: str, code
         new_codes: list[str] = []
         adjusted: list[str] = []
         changed: list[Unit] = []
-        for parent_code, group in _bar(list(by_parent.items()), progress, f"fitting {level} units into their parents"):
+        for parent_code, group in progress_bar(list(by_parent.items()), progress, f"fitting {level} units into their parents"):
             file_codes = {f.code for f in group}
             siblings = _region_units(conn, f"SELECT {_UNIT_COLUMNS} FROM region WHERE parent_code IS NOT DISTINCT FROM %s "
                                            "AND level = %s ORDER BY code", (parent_code, level))
@@ -436,7 +436,7 @@ def load_boundaries(conn: psycopg.Connection, path: Path | str, level: str, code
             if u.parent_code is not None:
                 existing.setdefault(u.parent_code, []).append(u)
         regenerated: list[Unit] = []
-        for u in _bar(changed, progress, "generating the levels below"):
+        for u in progress_bar(changed, progress, "generating the levels below"):
             units_below, gone = generate_below(u, existing, seed, notes)
             regenerated.extend(units_below)
             deleted.extend(gone)

@@ -36,7 +36,7 @@ from geo.partition import GRID, inner_point, partition, partition_equal, reading
 __all__ = [
     "Unit", "TownshipSpec", "LoadError", "ALGORITHM", "SIMPLIFY_TOLERANCE", "real_units", "match_names",
     "split_county", "split_township", "split_village", "grid_count", "assign_sort_keys", "simplify_units",
-    "generate_below", "finish_units", "default_workers", "build_gansu", "write_units", "load_gansu", "add_arguments", "run",
+    "generate_below", "finish_units", "progress_bar", "default_workers", "build_gansu", "write_units", "load_gansu", "add_arguments", "run",
 ]
 
 HERE = Path(__file__).resolve().parent
@@ -101,7 +101,7 @@ def real_units(progress: bool = False) -> list[Unit]:
 
     outlines = cnmaps_units(PROVINCE)
     units: list[Unit] = []
-    for o in _bar(outlines, progress, "outlines (GCJ-02 → WGS84)"):
+    for o in progress_bar(outlines, progress, "outlines (GCJ-02 → WGS84)"):
         geom = gcj02_to_wgs84_geometry(read_outline(o.path))
         geom = to_multipolygon(shapely.set_precision(geom, GRID))
         if not geom.is_valid:
@@ -429,7 +429,7 @@ def build_gansu(seed: int, progress: bool = False, workers: int | None = None) -
     workers = default_workers() if workers is None else max(1, int(workers))
     results: list[list[Unit]] = [[] for _ in jobs]
     if workers == 1 or len(jobs) < 2:
-        for k, job in enumerate(_bar(jobs, progress, "townships, villages, grids")):
+        for k, job in enumerate(progress_bar(jobs, progress, "townships, villages, grids")):
             results[k] = _build_parent(job)
     else:
         import multiprocessing
@@ -439,7 +439,7 @@ def build_gansu(seed: int, progress: bool = False, workers: int | None = None) -
         order = sorted(range(len(jobs)), key=lambda k: -sum(len(t.villages) for t in jobs[k][2]))
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(_build_parent, jobs[k]): k for k in order}
-            for fut in _bar(as_completed(futures), progress, f"townships, villages, grids ({workers} workers)", total=len(jobs)):
+            for fut in progress_bar(as_completed(futures), progress, f"townships, villages, grids ({workers} workers)", total=len(jobs)):
                 results[futures[fut]] = fut.result()
     for r in results:
         units.extend(r)
@@ -452,7 +452,8 @@ def build_gansu(seed: int, progress: bool = False, workers: int | None = None) -
 
 # ---------------------------------------------------------------------------- writing
 
-def _bar(items, progress: bool, desc: str, total: int | None = None):
+def progress_bar(items, progress: bool, desc: str, total: int | None = None):
+    """``items`` wrapped in a tqdm bar on stderr when ``progress``, else unchanged."""
     if not progress:
         return items
     from tqdm import tqdm
@@ -477,7 +478,7 @@ def write_units(conn: psycopg.Connection, units: list[Unit], *, delete_missing_u
     conn.execute(_sql("regions_stage"))
     cur = conn.cursor(row_factory=tuple_row)
     with cur.copy("COPY region_stage (code, name, level, kind, parent_code, source, geom, geom_simple, sort_key) FROM STDIN") as copy:
-        for u in _bar(units, progress, "staging rows"):
+        for u in progress_bar(units, progress, "staging rows"):
             copy.write_row((u.code, u.name, u.level, u.kind, u.parent_code, u.source, shapely.to_wkb(u.geom),
                             shapely.to_wkb(u.geom_simple) if u.geom_simple is not None else None, u.sort_key))
     if progress:

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 import shapely
 from psycopg.rows import dict_row
-from shapely.geometry import MultiPolygon, Polygon, box
+from shapely.geometry import Polygon, box
 
 from etl.boundaries import BoundaryError, load_boundaries
 from tests.conftest import ROOT
