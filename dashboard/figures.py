@@ -234,6 +234,8 @@ def region_map(fc: dict, measure: str, lang: str | None, *, bounds, versions: di
         legend={"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.85)", "font": {"size": 12}},
         uirevision=uirevision, clickmode="event",
         paper_bgcolor="rgba(0,0,0,0)",
+        # the browser re-fits centre and zoom to the graph's real size (dashboard/assets/gridwatch.js)
+        meta={"fit": {"bounds": list(bounds), "padding": 0.3, "reserve": 100}},
     )
     return fig
 
@@ -261,6 +263,7 @@ def wall_map(fc: dict, current: str | None, lang: str | None, *, bounds, version
                    "colorbar": {"title": {"text": measure_label("open", lang), "font": {"color": "#e8eef7", "size": 18}},
                                 "tickfont": {"color": "#e8eef7", "size": 16}, "thickness": 16, "len": 0.5}},
         paper_bgcolor=DARK, plot_bgcolor=DARK, uirevision="wall",
+        meta={"fit": {"bounds": list(bounds), "padding": 0.1, "reserve": 120, "screenScale": True}},
     )
     return fig
 
@@ -298,7 +301,7 @@ def with_geometry(values: dict, outlines: dict) -> dict:
         if geometry.get(f["properties"]["code"]) is not None]}
 
 
-def sparkline(series: list[dict], lang: str | None = "zh", *, dark: bool = False, height: int = 90) -> go.Figure:
+def sparkline(series: list[dict], lang: str | None = "zh", *, dark: bool = False, height: int | None = 90) -> go.Figure:
     """30 days of new and closed cases as two thin lines (the totals are written beside it)."""
     days = [s["day"] for s in series]
     fig = go.Figure()
@@ -310,7 +313,7 @@ def sparkline(series: list[dict], lang: str | None = "zh", *, dark: bool = False
             hovertemplate="%{x}: %{y}<extra>" + t(f"spark.{key}", lang) + "</extra>",
         ))
     fig.update_layout(
-        height=height, margin={"l": 2, "r": 2, "t": 2, "b": 2}, showlegend=False,
+        height=height, autosize=height is None, margin={"l": 2, "r": 2, "t": 2, "b": 2}, showlegend=False,
         xaxis={"visible": False}, yaxis={"visible": False, "rangemode": "tozero"},
         paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
     )

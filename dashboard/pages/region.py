@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import dash
 import psycopg
-from dash import ALL, Input, Output, State, clientside_callback, ctx, dcc, html, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, clientside_callback, ctx, dcc, html, no_update
 
 from dashboard.figures import (
     big_number, fmt_measure, grade_bar, is_generated, level_bar, measure_label, region_map, sort_rows, spark_totals, sparkline,
@@ -345,26 +345,10 @@ def render_map(data, measure, lang, key):
     return region_map(with_geometry(data["features"], outlines), measure, lang, **options), new_key
 
 
-# Tile URLs become absolute in the browser (MapLibre's worker cannot resolve site-relative ones).
+# Tile URLs made absolute (MapLibre's worker cannot resolve site-relative ones) and the map fitted
+# to the graph's real size, in the browser.
 clientside_callback(
-    """
-    function(fig) {
-        if (!fig) { return window.dash_clientside.no_update; }
-        var origin = window.location.origin;
-        var out = Object.assign({}, fig);
-        out.layout = Object.assign({}, fig.layout);
-        var map = Object.assign({}, (fig.layout || {}).map || {});
-        map.layers = (map.layers || []).map(function (l) {
-            var c = Object.assign({}, l);
-            if (Array.isArray(c.source)) {
-                c.source = c.source.map(function (s) { return (typeof s === 'string' && s.charAt(0) === '/') ? origin + s : s; });
-            }
-            return c;
-        });
-        out.layout.map = map;
-        return out;
-    }
-    """,
+    ClientsideFunction(namespace="gridwatch", function_name="mapFigure"),  # dashboard/assets/gridwatch.js
     Output("region-map", "figure"),
     Input("region-figure", "data"),
 )

@@ -14,7 +14,7 @@ import time
 
 import dash
 import psycopg
-from dash import ALL, Input, Output, State, clientside_callback, dcc, html, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, clientside_callback, dcc, html, no_update
 
 from dashboard.analytics_components import province_yoy, takeover_alerts, yoy_panel
 from dashboard.figures import (
@@ -101,7 +101,8 @@ def layout(tour=None, alert_minutes=None, **_):
             ),
             html.Div(
                 [_panel("province", [html.Div(id="wall-province", className="wall-numbers")]),
-                 _panel("current", [html.Div(id="wall-current", className="wall-numbers")])],
+                 _panel("current", [html.Div(id="wall-current", className="wall-numbers")]),
+                 _panel("hazards", [html.Div(id="wall-hazards", className="wall-numbers")])],
                 className="wall-side",
             ),
             _panel("map", [dcc.Graph(id="wall-map", className="wall-map", figure=empty_figure(dark=True),
@@ -109,10 +110,10 @@ def layout(tour=None, alert_minutes=None, **_):
                                      style={"height": "100%"})], className="wall-panel wall-map-panel"),
             html.Div(
                 [_panel("ranking", [html.Table(id="wall-ranking", className="wall-rank")]),
-                 _panel("hazards", [html.Div(id="wall-hazards", className="wall-numbers")]),
                  _panel("trend", [html.Div(id="wall-trend-totals", className="wall-number"),
                                   dcc.Graph(id="wall-trend", config={"displayModeBar": False, "staticPlot": True},
-                                            figure=empty_figure(dark=True), className="wall-spark")]),
+                                            figure=empty_figure(dark=True), className="wall-spark",
+                                            style={"height": "10vh"})]),
                  # Slot for the year-on-year panel (issue 7 fills it); hidden while empty.
                  html.Section(id="wall-yoy", className="wall-panel wall-yoy")],
                 className="wall-side",
@@ -205,7 +206,7 @@ def render(data, lang, cfg):
     note = t("wall.tour", lang, i=cur["index"], n=cur["count"], s=f"{(cfg or {}).get('tour', 20):g}")
     return (cur["name"], note, t("wall.title", lang), numbers(data["province"], lang), numbers(cur.get("kpis"), lang),
             ranking_rows(data["features"]["features"], cur["code"], lang), hazards, spark_totals(series, lang),
-            sparkline(series, lang, dark=True, height=150), *heads)
+            sparkline(series, lang, dark=True, height=None), *heads)
 
 
 @dash.callback(Output("wall-figure", "data"), Output("wall-figure-key", "data"),
@@ -263,26 +264,9 @@ def fill_yoy(_data, lang):
     return yoy_panel(rows, lang or "zh", dark=True, demo=demo)
 
 
-# Map tile URLs made absolute in the browser (see dashboard/pages/region.py).
+# Tile URLs made absolute and the map fitted to the screen, in the browser.
 clientside_callback(
-    """
-    function(fig) {
-        if (!fig) { return window.dash_clientside.no_update; }
-        var origin = window.location.origin;
-        var out = Object.assign({}, fig);
-        out.layout = Object.assign({}, fig.layout);
-        var map = Object.assign({}, (fig.layout || {}).map || {});
-        map.layers = (map.layers || []).map(function (l) {
-            var c = Object.assign({}, l);
-            if (Array.isArray(c.source)) {
-                c.source = c.source.map(function (s) { return (typeof s === 'string' && s.charAt(0) === '/') ? origin + s : s; });
-            }
-            return c;
-        });
-        out.layout.map = map;
-        return out;
-    }
-    """,
+    ClientsideFunction(namespace="gridwatch", function_name="mapFigure"),  # dashboard/assets/gridwatch.js
     Output("wall-map", "figure"),
     Input("wall-figure", "data"),
 )
