@@ -31,7 +31,11 @@ Definitions (also in the README, "KPI definitions"):
 - **escalations**: due cases escalated at least once (``escalations > 0``).
 - Snapshot figures are as of ``now``: **open** = counted cases not closed; **overdue** = open cases
   whose deadline has passed; **new_today** = cases reported since local midnight (Asia/Shanghai).
-- ``region_kpis`` uses the rolling window of the last ``days`` (default 30) days ending ``now``.
+- ``region_kpis`` and ``children_ranking`` use the window of the last ``days`` (default 30) local
+  days: from local midnight ``days − 1`` days ago up to ``now``.
+- For the province, prefectures and counties seen at the present moment, whole past days are
+  summed from the ``case_day`` rollup (migration 0053, kept exact by statement-level triggers on
+  cases) and only today is read from the cases table; ``rollup=False`` forces the cases table.
 
 Region scope: the province sees every case; any other region filters on the column stamped for
 its level (``prefecture_code``, ``county_code``, ``township_code``, ``village_code``,
@@ -111,6 +115,12 @@ def _no_jit(conn: psycopg.Connection):
     with conn.transaction():
         conn.execute("SELECT set_config('jit', 'off', true)")
         yield
+
+
+def _serial(conn: psycopg.Connection) -> None:
+    """No parallel workers for the rest of this transaction: for the few thousand rows a rollup
+    read or a small region touches, starting workers costs more than it saves."""
+    conn.execute("SELECT set_config('max_parallel_workers_per_gather', '0', true)")
 
 
 def _where(column: str | None, alias: str = "c") -> sql.Composable:
@@ -197,7 +207,78 @@ def _period_row(conn, scope: dict, start: datetime, cut: datetime, now: datetime
     return _q(conn, query, {"code": scope["code"], "start": start, "cut": cut, "now": now, "today": today}).fetchone()
 
 
-def region_kpis(conn: psycopg.Connection, code: str, now: datetime | None = None, days: int = 30) -> dict:
+LIVE_SECONDS = 300          # a ``now`` this close to the clock is "the present": the rollup may answer
+ROLLUP_LEVELS = ("province", "prefecture", "county")
+
+_ROLLUP_SUMS = sql.SQL(", ").join(
+    sql.SQL("COALESCE(sum(d.{src}) FILTER (WHERE d.day >= %(first)s AND d.day < %(today)s), 0)::bigint AS {dst}").format(
+        src=sql.Identifier(src), dst=sql.Identifier(dst))
+    for src, dst in (("due", "due"), ("due_closed", "closed"), ("due_on_time", "closed_on_time"), ("reworked", "reworked"),
+                     ("extended", "extended"), ("returned", "returned"), ("escalated", "escalations"),
+                     ("disputes_closed", "disputes_closed"), ("disputes_resolved", "disputes_resolved"),
+                     ("closed_village", "closed_village"), ("closed_township", "closed_township"),
+                     ("closed_county", "closed_county"), ("closed_beyond", "closed_beyond"))
+)
+
+
+def _rollup_units(conn: psycopg.Connection, scope: dict, now: datetime, rollup: bool | None) -> list[str] | None:
+    """The ``case_day`` units of ``scope`` ([] = all), or None when the rollup cannot answer."""
+    if rollup is False or scope["level"] not in ROLLUP_LEVELS:
+        return None
+    if rollup is None and abs((now - datetime.now(timezone.utc)).total_seconds()) > LIVE_SECONDS:
+        return None   # a past (or future) ``now``: the rollup holds today's state, not that moment's
+    if scope["level"] == "province":
+        return []
+    if scope["level"] == "county":
+        return [scope["code"]]
+    kids = _q(conn, "SELECT code, level FROM region WHERE parent_code = %s", (scope["code"],)).fetchall()
+    # a prefecture's units: its counties, and itself for townships hanging directly under it (嘉峪关)
+    return [scope["code"]] + [k["code"] for k in kids if k["level"] == "county"]
+
+
+def _rollup_figures(conn, scope: dict, units: list[str], first_day: datetime, today: datetime, now: datetime):
+    """(period row, per-day new/closed) from whole past days of ``case_day`` plus today from ``cases``."""
+    unit_filter = sql.SQL("TRUE") if not units else sql.SQL("d.unit = ANY(%(units)s)")
+    params = {"units": units, "first": first_day.date(), "today": today.date(), "code": scope["code"],
+              "start": today, "cut": now, "now": now}
+    past = _q(conn, sql.SQL("""
+        SELECT {sums}, COALESCE(sum(d.open), 0)::bigint AS open,
+               COALESCE(sum(d.open) FILTER (WHERE d.day < %(today)s), 0)::bigint AS overdue_past
+        FROM case_day d WHERE {units}
+    """).format(sums=_ROLLUP_SUMS, units=unit_filter), params).fetchone()
+    per_day = {}
+    for row in _q(conn, sql.SQL("""
+        SELECT d.day, sum(d.reported)::bigint AS new, sum(d.closed)::bigint AS closed
+        FROM case_day d WHERE {units} AND d.day >= %(first)s AND d.day < %(today)s GROUP BY d.day
+    """).format(units=unit_filter), params).fetchall():
+        per_day[(row["day"], "new")] = row["new"]
+        per_day[(row["day"], "closed")] = row["closed"]
+    where = _where(scope["column"])
+    live = _q(conn, sql.SQL("""
+        WITH due_today AS (SELECT {select} FROM cases c WHERE {where} AND {counted} AND {due}),
+        overdue_today AS (
+            SELECT count(*) AS overdue_today FROM cases c
+            WHERE {where} AND {counted} AND {open} AND c.deadline >= %(start)s AND c.deadline < %(now)s
+        ), flow AS (
+            SELECT (SELECT count(*) FROM cases c WHERE {where} AND {counted}
+                      AND c.reported_at >= %(start)s AND c.reported_at <= %(now)s) AS new_today,
+                   (SELECT count(*) FROM cases c WHERE {where} AND {counted} AND c.state = 'closed'
+                      AND c.closed_at >= %(start)s AND c.closed_at <= %(now)s) AS closed_today
+        )
+        SELECT * FROM due_today, overdue_today, flow
+    """).format(select=_PERIOD_SELECT, where=where, counted=_COUNTED, due=_DUE, open=_OPEN), params).fetchone()
+    r = {k: int(past[k]) + int(live[k]) for k in (
+        "due", "closed", "closed_on_time", "reworked", "extended", "returned", "escalations", "disputes_closed",
+        "disputes_resolved", "closed_village", "closed_township", "closed_county", "closed_beyond")}
+    r.update(open=int(past["open"]), overdue=int(past["overdue_past"]) + int(live["overdue_today"]),
+             new_today=int(live["new_today"]))
+    per_day[(today.date(), "new")] = int(live["new_today"])
+    per_day[(today.date(), "closed")] = int(live["closed_today"])
+    return r, per_day
+
+
+def region_kpis(conn: psycopg.Connection, code: str, now: datetime | None = None, days: int = 30,
+                rollup: bool | None = None) -> dict:
     """The headline figures of region ``code`` as of ``now`` (rolling ``days``-day window).
 
     Keys: open, new_today, overdue, due, closed, closed_on_time, closure_rate, on_time_rate,
@@ -205,18 +286,31 @@ def region_kpis(conn: psycopg.Connection, code: str, now: datetime | None = None
     closed_by_level {village, township, county, beyond}, hazards_open_by_grade {red, orange,
     yellow}, centre_coverage {with_entity_centre, children, share}, sparkline (``days`` × {day,
     new, closed}, oldest first, ending today), as_of (ISO), plus code, name, level, window_start.
+
+    The window is the last ``days`` local days: from local midnight ``days − 1`` days ago to ``now``.
+    For the province, prefectures and counties, asked about the present (``now`` within
+    ``LIVE_SECONDS`` of the clock), whole past days come from the ``case_day`` rollup and only today
+    from the cases table (``rollup=False`` forces the cases table; the figures are the same).
     """
     now = _now(now)
     with _no_jit(conn):
-        return _region_kpis(conn, code, now, days)
+        return _region_kpis(conn, code, now, days, rollup)
 
 
-def _region_kpis(conn: psycopg.Connection, code: str, now: datetime, days: int) -> dict:
+def _region_kpis(conn: psycopg.Connection, code: str, now: datetime, days: int, rollup: bool | None = None) -> dict:
     scope = region_scope(conn, code)
     local_now = now.astimezone(ZoneInfo(LOCAL_TZ))
     today = datetime.combine(local_now.date(), time(0), ZoneInfo(LOCAL_TZ))
-    start = now - timedelta(days=days)
-    r = _period_row(conn, scope, start, now, now, today)
+    first_day = today - timedelta(days=days - 1)
+    start = first_day
+    units = _rollup_units(conn, scope, now, rollup)
+    if units is not None or scope["level"] in ("township", "village", "grid"):
+        _serial(conn)
+    if units is not None:
+        r, per_day = _rollup_figures(conn, scope, units, first_day, today, now)
+    else:
+        r = _period_row(conn, scope, start, now, now, today)
+        per_day = None
 
     params = {"code": code, "now": now}
     hz = _q(conn, sql.SQL("""
@@ -234,18 +328,23 @@ def _region_kpis(conn: psycopg.Connection, code: str, now: datetime, days: int) 
         FROM region k WHERE k.parent_code = %(code)s
     """, params).fetchone()
 
-    first_day = today - timedelta(days=days - 1)
     # new and closed per local day: one grouped pass over each index range; empty days filled here
-    per_day = {(row["day"], row["kind"]): row["n"] for row in _q(conn, sql.SQL("""
+    # A small region (township and below) has few cases: read them through its code's index alone and
+    # test the day on each (an indexed time range would make the planner AND it with ~1/12 of the table).
+    small = scope["level"] in ("township", "village", "grid")
+    since = {col: sql.SQL("(c.{} AT TIME ZONE %(tz)s)::date >= %(from_day)s" if small else "c.{} >= %(from)s").format(
+        sql.Identifier(col)) for col in ("reported_at", "closed_at")}
+    per_day = per_day if per_day is not None else {(row["day"], row["kind"]): row["n"] for row in _q(conn, sql.SQL("""
         SELECT (c.reported_at AT TIME ZONE %(tz)s)::date AS day, 'new' AS kind, count(*) AS n
-        FROM cases c WHERE {where} AND {counted} AND c.reported_at >= %(from)s AND c.reported_at <= %(now)s
+        FROM cases c WHERE {where} AND {counted} AND {rep_since} AND c.reported_at <= %(now)s
         GROUP BY 1
         UNION ALL
         SELECT (c.closed_at AT TIME ZONE %(tz)s)::date, 'closed', count(*)
-        FROM cases c WHERE {where} AND {counted} AND c.state = 'closed' AND c.closed_at >= %(from)s AND c.closed_at <= %(now)s
+        FROM cases c WHERE {where} AND {counted} AND c.state = 'closed' AND {clo_since} AND c.closed_at <= %(now)s
         GROUP BY 1
-    """).format(where=_where(scope["column"]), counted=_COUNTED), {
-        **params, "from": first_day, "tz": LOCAL_TZ,
+    """).format(where=_where(scope["column"]), counted=_COUNTED, rep_since=since["reported_at"],
+                clo_since=since["closed_at"]), {
+        **params, "from": first_day, "from_day": first_day.date(), "tz": LOCAL_TZ,
     }).fetchall()}
     spark = []
     for i in range(days):
@@ -267,7 +366,8 @@ def _region_kpis(conn: psycopg.Connection, code: str, now: datetime, days: int) 
     }
 
 
-def children_ranking(conn: psycopg.Connection, code: str, now: datetime | None = None, days: int = 30) -> list[dict]:
+def children_ranking(conn: psycopg.Connection, code: str, now: datetime | None = None, days: int = 30,
+                     rollup: bool | None = None) -> list[dict]:
     """One row per child region of ``code`` (all children, zeros included), worst first.
 
     Row keys: code, name, level, open, overdue, due, closed, closure_rate, on_time_rate,
@@ -277,21 +377,11 @@ def children_ranking(conn: psycopg.Connection, code: str, now: datetime | None =
     """
     now = _now(now)
     with _no_jit(conn):
-        return _children_ranking(conn, code, now, days)
+        return _children_ranking(conn, code, now, days, rollup)
 
 
-def _children_ranking(conn: psycopg.Connection, code: str, now: datetime, days: int) -> list[dict]:
-    scope = region_scope(conn, code)
-    start = now - timedelta(days=days)
-    levels = [r["level"] for r in _q(conn, 
-        "SELECT DISTINCT level FROM region WHERE parent_code = %s", (code,)).fetchall()]
-    rows: list[dict] = []
-    for level in levels:
-        child_col = LEVEL_COLUMN[level]
-        query = sql.SQL("""
-            WITH kids AS (
-                SELECT code, name, level, length(code) AS len FROM region WHERE parent_code = %(code)s AND level = %(level)s
-            ), opened AS (   -- three index-friendly passes (open cases, the window's due cases, its reports)
+_BASE_CHILD_COUNTS = """
+            opened AS (   -- three index-friendly passes (open cases, the window's due cases, its reports)
                 SELECT {child} AS child, count(*) AS open, count(*) FILTER (WHERE c.deadline < %(now)s) AS overdue
                 FROM cases c WHERE {where} AND {counted} AND {open} GROUP BY 1
             ), dued AS (
@@ -302,7 +392,67 @@ def _children_ranking(conn: psycopg.Connection, code: str, now: datetime, days: 
                 SELECT {child} AS child, count(*) AS reported
                 FROM cases c WHERE {where} AND {counted} AND c.reported_at >= %(start)s AND c.reported_at <= %(now)s
                 GROUP BY 1
-            ), hz AS (
+            )"""
+
+# The same three figures from the case_day rollup (whole past days) plus today's cases.
+_ROLLUP_CHILD_COUNTS = """
+            opened AS (
+                SELECT x.child, sum(x.open) AS open, sum(x.overdue) AS overdue FROM (
+                    SELECT {rchild} AS child, d.open, CASE WHEN d.day < %(today_d)s THEN d.open ELSE 0 END AS overdue
+                    FROM case_day d WHERE {units}
+                    UNION ALL
+                    SELECT {child}, 0, 1 FROM cases c
+                    WHERE {where} AND {counted} AND {open} AND c.deadline >= %(today)s AND c.deadline < %(now)s
+                ) x GROUP BY 1
+            ), dued AS (
+                SELECT x.child, sum(x.due) AS due, sum(x.closed) AS closed, sum(x.on_time) AS closed_on_time FROM (
+                    SELECT {rchild} AS child, d.due, d.due_closed AS closed, d.due_on_time AS on_time
+                    FROM case_day d WHERE {units} AND d.day >= %(first_d)s AND d.day < %(today_d)s
+                    UNION ALL
+                    SELECT {child}, 1, ({closed})::int, ({closed} AND {on_time})::int FROM cases c
+                    WHERE {where} AND {counted} AND LEAST(c.closed_at, c.deadline) >= %(today)s
+                      AND LEAST(c.closed_at, c.deadline) < %(cut)s
+                ) x GROUP BY 1
+            ), reports AS (
+                SELECT x.child, sum(x.n) AS reported FROM (
+                    SELECT {rchild} AS child, d.reported AS n
+                    FROM case_day d WHERE {units} AND d.day >= %(first_d)s AND d.day < %(today_d)s
+                    UNION ALL
+                    SELECT {child}, 1 FROM cases c
+                    WHERE {where} AND {counted} AND c.reported_at >= %(today)s AND c.reported_at <= %(now)s
+                ) x GROUP BY 1
+            )"""
+
+
+def _children_ranking(conn: psycopg.Connection, code: str, now: datetime, days: int,
+                      rollup: bool | None = None) -> list[dict]:
+    scope = region_scope(conn, code)
+    local_now = now.astimezone(ZoneInfo(LOCAL_TZ))
+    today = datetime.combine(local_now.date(), time(0), ZoneInfo(LOCAL_TZ))
+    start = today - timedelta(days=days - 1)
+    units = _rollup_units(conn, scope, now, rollup)
+    if units is not None or scope["level"] in ("township", "village", "grid"):
+        _serial(conn)
+    levels = [r["level"] for r in _q(conn, 
+        "SELECT DISTINCT level FROM region WHERE parent_code = %s", (code,)).fetchall()]
+    rows: list[dict] = []
+    for level in levels:
+        child_col = LEVEL_COLUMN[level]
+        by_rollup = units is not None and (scope["level"], level) in (("province", "prefecture"), ("prefecture", "county"))
+        if by_rollup:
+            counts = sql.SQL(_ROLLUP_CHILD_COUNTS).format(
+                rchild=sql.SQL("left(d.unit, 4)" if level == "prefecture" else "d.unit"),
+                units=sql.SQL("d.unit <> ''") if not units else sql.SQL("d.unit = ANY(%(units)s)"),
+                child=sql.Identifier("c", child_col), open=_OPEN, closed=_CLOSED, on_time=_ON_TIME,
+                where=_where(scope["column"]), counted=_COUNTED)
+        else:
+            counts = sql.SQL(_BASE_CHILD_COUNTS).format(
+                child=sql.Identifier("c", child_col), open=_OPEN, due=_DUE, closed=_CLOSED, on_time=_ON_TIME,
+                where=_where(scope["column"]), counted=_COUNTED)
+        query = sql.SQL("""
+            WITH kids AS (
+                SELECT code, name, level, length(code) AS len FROM region WHERE parent_code = %(code)s AND level = %(level)s
+            ), {counts}, hz AS (
                 SELECT {child} AS child, count(*) AS hazards_open
                 FROM hazard c WHERE {where} AND c.state <> 'closed' GROUP BY 1
             ), grids AS (
@@ -321,14 +471,15 @@ def _children_ranking(conn: psycopg.Connection, code: str, now: datetime, days: 
             LEFT JOIN reports ON reports.child = kids.code
             LEFT JOIN hz ON hz.child = kids.code
             LEFT JOIN grids ON grids.child = kids.code
-        """).format(child=sql.Identifier("c", child_col), open=_OPEN, due=_DUE, closed=_CLOSED, on_time=_ON_TIME,
-                    where=_where(scope["column"]), counted=_COUNTED)
+        """).format(counts=counts, child=sql.Identifier("c", child_col), where=_where(scope["column"]))
         child_len = {"prefecture": 4, "county": 6, "township": 9, "village": 12, "grid": 15}[level]
         for r in _q(conn, query, {"code": code, "level": level, "now": now, "start": start, "cut": now,
-                                       "len": child_len, "prefix": code + "%"}).fetchall():
+                                  "len": child_len, "prefix": code + "%", "units": units, "today": today,
+                                  "today_d": today.date(), "first_d": start.date()}).fetchall():
             r["closure_rate"] = _rate(r["closed"], r["due"])
             r["on_time_rate"] = _rate(r["closed_on_time"], r["due"])
             r["cases_per_grid"] = _rate(r["reported"], r["grids"])
+            r.update({k: int(r[k]) for k in ("open", "overdue", "due", "closed", "closed_on_time", "reported")})
             rows.append(r)
     rows.sort(key=lambda r: (-r["overdue"], -r["open"], r["code"]))
     return rows

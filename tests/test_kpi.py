@@ -220,3 +220,91 @@ def test_a_return_made_through_the_real_lifecycle_shows_in_the_trail_and_the_dep
     assert conn.execute("SELECT returns FROM cases WHERE id = %s", (case_id,)).fetchone()["returns"] == 1
     ranking = {r["id"]: r for r in department_ranking(conn, "6201", start, end)}
     assert ranking[water]["returns"] == 1 and ranking[justice]["returns"] == 0
+
+
+def _mixed_cases_around_now(conn):
+    """Cases in every situation the KPIs distinguish, relative to the real clock, in both prefectures."""
+    from tests.test_alerts import plant
+
+    now = datetime.now(timezone.utc)
+    rows = []
+    for i in range(120):
+        lon, lat = (100.3 + (i % 7) * 0.5, 35.2 + (i % 5) * 0.7)      # all 16 tiny grids, both prefectures
+        reported = now - timedelta(hours=3 + i * 7)                   # from a few hours to ~35 days ago
+        deadline = None if i % 17 == 0 else reported + timedelta(hours=24 + (i % 9) * 12)
+        if i % 3 == 0:
+            state, closed = "in_progress", None
+        elif i % 11 == 0:
+            state, closed = "rejected", None
+        else:
+            state, closed = "closed", min(now - timedelta(minutes=5), reported + timedelta(hours=6 + (i % 13) * 9))
+        rows.append({"lon": lon, "lat": lat, "reported_at": reported, "deadline": deadline, "closed_at": closed,
+                     "state": state, "category": "neighbour" if i % 2 else "road"})
+    ids = plant(conn, rows)
+    conn.execute("UPDATE cases SET closed_level = (ARRAY['village','township','county','prefecture'])[1 + id % 4], "
+                 "reworks = (id % 5 = 0)::int, extensions = (id % 7 = 0)::int, returns = (id % 4 = 0)::int, "
+                 "escalations = (id % 6 = 0)::int, resolved = (id % 3 <> 0) WHERE state = 'closed'")
+    return ids
+
+
+def _both_paths_agree(conn):
+    for code in ("62", "6201", "6207", "620102", "620702"):
+        now = datetime.now(timezone.utc)
+        fast = region_kpis(conn, code, now=now, rollup=True)
+        slow = region_kpis(conn, code, now=now, rollup=False)
+        assert fast == slow, code
+        assert children_ranking(conn, code, now=now, rollup=True) == children_ranking(conn, code, now=now, rollup=False), code
+
+
+def _rollup_is_exact(conn):
+    """case_day equals a recomputation from scratch (what the migration's backfill does)."""
+    snapshot = "SELECT * FROM case_day WHERE (reported, closed, due, due_closed, due_on_time, reworked, extended, returned, " \
+               "escalated, disputes_closed, disputes_resolved, closed_village, closed_township, closed_county, " \
+               "closed_beyond, open) <> (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0) ORDER BY unit, day"
+    kept = conn.execute(snapshot).fetchall()
+    with conn.transaction(force_rollback=True):   # recompute, compare, and leave the kept rows as they were
+        conn.execute("DELETE FROM case_day")
+        conn.execute("SELECT case_day_apply(1, ARRAY(SELECT c FROM cases c))")
+        fresh = conn.execute(snapshot).fetchall()
+    assert kept == fresh and kept
+    assert conn.execute(snapshot).fetchall() == kept
+
+
+def test_the_rollup_answers_exactly_what_the_cases_table_answers_through_inserts_updates_and_deletes(conn, tiny):
+    ids = _mixed_cases_around_now(conn)
+    assert conn.execute("SELECT count(*) AS n FROM case_day").fetchone()["n"] > 0
+    _both_paths_agree(conn)
+    now = datetime.now(timezone.utc)
+    # close open cases (some late), reject one, merge a duplicate, move deadlines, delete some
+    conn.execute("UPDATE cases SET state = 'closed', closed_at = %s, closed_level = 'township' "
+                 "WHERE state = 'in_progress' AND id %% 2 = 0", (now - timedelta(minutes=1),))
+    conn.execute("UPDATE cases SET state = 'rejected' WHERE id = %s", (ids[1],))
+    conn.execute("UPDATE cases SET duplicate_of = %s WHERE id = %s", (ids[4], ids[5]))
+    conn.execute("UPDATE cases SET deadline = deadline + interval '3 days' WHERE state = 'in_progress'")
+    conn.execute("DELETE FROM cases WHERE id = ANY(%s)", (ids[-10:],))
+    _both_paths_agree(conn)
+    _rollup_is_exact(conn)
+    # a case taken through the real lifecycle keeps the rollup exact too
+    from gridwatch.cases import apply
+    from tests.factories import make_case
+
+    dep = make_department(conn, "620102", "justice", "城关区司法局")
+    case_id = make_case(conn, lon=100.5, lat=38.5, reported_at=now - timedelta(days=2))
+    with conn.transaction():
+        for action, fields in (("accept", {}), ("dispatch", {"department_id": dep}), ("start", {}),
+                               ("feedback", {"note": "已调解"}), ("verify", {})):
+            apply(conn, case_id, action, "测试员", **fields)
+    _both_paths_agree(conn)
+    _rollup_is_exact(conn)
+    conn.execute("TRUNCATE case_event, mediation, cases CASCADE")
+    assert conn.execute("SELECT count(*) AS n FROM case_day").fetchone()["n"] == 0
+
+
+def test_a_past_now_is_answered_from_the_cases_table_not_the_rollup(conn, tiny):
+    from gridwatch.kpi import LIVE_SECONDS, _rollup_units, region_scope
+
+    past = datetime.now(timezone.utc) - timedelta(seconds=LIVE_SECONDS + 60)
+    assert _rollup_units(conn, region_scope(conn, "62"), past, None) is None
+    assert _rollup_units(conn, region_scope(conn, "62"), datetime.now(timezone.utc), None) == []
+    assert _rollup_units(conn, region_scope(conn, "6201"), datetime.now(timezone.utc), None) == ["6201", "620102"]
+    assert _rollup_units(conn, region_scope(conn, "620102100"), datetime.now(timezone.utc), None) is None
