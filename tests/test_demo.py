@@ -147,3 +147,66 @@ def test_demo_times_are_in_the_past_and_trails_in_time_order(tiny_demo, conn):
     row = conn.execute("""SELECT max(at) AS last, min(at) AS first FROM case_event""").fetchone()
     now = conn.execute("SELECT now() AS t").fetchone()["t"]
     assert row["last"] <= now and now - row["first"] <= timedelta(days=400)
+
+
+@pytest.mark.gansu
+def test_the_full_demo_on_gansu_places_the_stories_by_name_and_is_consistent(gansu_copy_url):
+    with psycopg.connect(gansu_copy_url, row_factory=dict_row) as conn:
+        stats = load_demo(conn, checkin_days=14)
+    print(f"\nfull demo on Gansu: {stats['seconds']} s, timings {stats['timings']}, counts {stats['counts']}")
+    places = {s["who"]: s["place"] for s in stats["stories"]}
+    assert places["陈殿清"]["county"] == "甘州区" and "新墩" in places["陈殿清"]["township"]
+    assert places["常建新"]["county"] == "山丹县" and "清泉" in places["常建新"]["township"] and "长城" in places["常建新"]["village"]
+    assert places["石全爱"]["county"] == "陇西县" and "菜子" in places["石全爱"]["township"] and "浅河" in places["石全爱"]["village"]
+    assert stats["counts"]["cases"] == 80_000 and stats["counts"]["overdue"] > 0 and stats["counts"]["escalated"] > 0
+    with psycopg.connect(gansu_copy_url, row_factory=dict_row, autocommit=True) as conn:
+        assert conn.execute(KPI_CHECK).fetchall() == []
+        by_kind = {r["kind"]: r["per_grid"] for r in conn.execute(
+            """SELECT t.kind, count(c.id)::float / count(DISTINCT g.code) AS per_grid
+               FROM region g JOIN region v ON v.code = g.parent_code JOIN region t ON t.code = v.parent_code
+               LEFT JOIN cases c ON c.grid_code = g.code WHERE g.level = 'grid' AND t.kind IN ('街道', '镇', '乡')
+               GROUP BY t.kind""").fetchall()}
+        assert by_kind["街道"] > by_kind["镇"] > by_kind["乡"]
+        silent = conn.execute("SELECT count(*) AS n FROM region g WHERE g.level = 'grid' AND NOT EXISTS "
+                              "(SELECT 1 FROM checkin c WHERE c.grid_code = g.code AND c.day > (now() AT TIME ZONE 'Asia/Shanghai')::date - 3)").fetchone()["n"]
+        assert silent > 0
+        jiayuguan = conn.execute("SELECT count(*) AS n, count(county_code) AS with_county FROM cases WHERE prefecture_code = '6202'").fetchone()
+        assert jiayuguan["n"] > 0 and jiayuguan["with_county"] == 0
+
+
+@pytest.mark.gansu
+@pytest.mark.browser
+def test_the_three_stories_are_found_by_place_and_shi_quanais_shed_is_on_his_village_map(gansu_copy_url, serve, browser_page):
+    """The stories are closed, and the dashboard's map shows open cases only; so each story is looked up
+    by its village through the API, its village page opens by code, and the still-standing cattle shed
+    of 石全爱 (an open hazard feature) is on his village's map."""
+    import httpx
+
+    from tests.conftest import wait_until
+
+    with psycopg.connect(gansu_copy_url, row_factory=dict_row) as conn:
+        stats = load_demo(conn, n_cases=500, checkin_days=1)
+        villages = {s["who"]: conn.execute("SELECT v.code, v.name, c.name AS county FROM cases k JOIN region v ON v.code = k.village_code "
+                                           "JOIN region c ON c.code = k.county_code WHERE k.id = %s", (s["case_id"],)).fetchone()
+                    for s in stats["stories"]}
+    stories = {s["who"]: s for s in stats["stories"]}
+    server = serve(gansu_copy_url)
+    page = browser_page
+
+    def on_map(kind):
+        return page.evaluate(
+            """(kind) => { const gd = document.querySelector('#region-map .js-plotly-plot');
+                 return gd && gd.data ? gd.data.flatMap(t => (t.customdata || []).filter(c => c && c[0] === kind).map(c => c[1])) : []; }""",
+            kind)
+
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        for who, village in villages.items():
+            found = http.get("/api/v1/cases", params={"region": village["code"], "state": "closed"}).json()
+            assert stories[who]["case_id"] in [c["id"] for c in found] and who in {c["title"][:3] for c in found}
+            page.goto(server.url + f"/region/{village['code']}")
+            wait_until(lambda: page.inner_text("#region-crumb-current") == village["name"], timeout=30,
+                       message=f"the page of {village['name']}")
+            assert village["county"] in page.inner_text("#region-breadcrumb")
+    shed = stories["石全爱"]["hazards"]["shed"]
+    wait_until(lambda: shed in on_map("hazard"), timeout=30, message="石全爱's cattle shed on the map of 浅河村")
+    page.screenshot_to("story-shi-quanai")
