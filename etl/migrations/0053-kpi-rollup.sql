@@ -32,12 +32,14 @@ CREATE TABLE case_day (
     PRIMARY KEY (unit, day)
 );
 
--- Add the contribution of ``batch`` (sign +1) or take it away (sign −1), grouped by unit and day.
-CREATE FUNCTION case_day_apply(sign integer, batch cases[]) RETURNS void LANGUAGE sql AS $$
+-- The contribution of the case rows in relation %I, signed %s (+1 add, −1 take away), grouped by unit and
+-- day and added into case_day. A format() template: the trigger runs it over its transition tables
+-- (which only the trigger function itself can see), the backfill over the cases table.
+CREATE FUNCTION case_day_sql() RETURNS text LANGUAGE sql IMMUTABLE AS $f$ SELECT $q$
     WITH counted AS (
-        SELECT c.*, sign AS s, COALESCE(c.county_code, c.prefecture_code, '') AS unit, (c.state = 'closed') AS is_closed,
+        SELECT c.*, %s AS s, COALESCE(c.county_code, c.prefecture_code, '') AS unit, (c.state = 'closed') AS is_closed,
                COALESCE(c.closed_level, c.handling_level) AS lvl
-        FROM unnest(batch) c
+        FROM %I c
         WHERE c.duplicate_of IS NULL AND c.state <> 'rejected'
     ), parts AS (
         SELECT unit, (reported_at AT TIME ZONE 'Asia/Shanghai')::date AS day, s AS reported, 0 AS closed, 0 AS due,
@@ -88,8 +90,8 @@ CREATE FUNCTION case_day_apply(sign integer, batch cases[]) RETURNS void LANGUAG
         closed_township = d.closed_township + EXCLUDED.closed_township,
         closed_county = d.closed_county + EXCLUDED.closed_county,
         closed_beyond = d.closed_beyond + EXCLUDED.closed_beyond,
-        open = d.open + EXCLUDED.open;
-$$;
+        open = d.open + EXCLUDED.open
+$q$ $f$;
 
 CREATE FUNCTION case_day_sync() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -98,10 +100,10 @@ BEGIN
         RETURN NULL;
     END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        PERFORM case_day_apply(-1, ARRAY(SELECT o::cases FROM old_rows o));
+        EXECUTE format(case_day_sql(), -1, 'old_rows');
     END IF;
     IF TG_OP IN ('UPDATE', 'INSERT') THEN
-        PERFORM case_day_apply(1, ARRAY(SELECT n::cases FROM new_rows n));
+        EXECUTE format(case_day_sql(), 1, 'new_rows');
     END IF;
     RETURN NULL;
 END $$;
@@ -115,18 +117,8 @@ CREATE TRIGGER case_day_delete AFTER DELETE ON cases REFERENCING OLD TABLE AS ol
 CREATE TRIGGER case_day_truncate AFTER TRUNCATE ON cases
     FOR EACH STATEMENT EXECUTE FUNCTION case_day_sync();
 
--- Backfill from the cases already there, 50,000 at a time.
-DO $$
-DECLARE
-    lo bigint;
-    hi bigint;
-BEGIN
-    SELECT min(id), max(id) INTO lo, hi FROM cases;
-    WHILE lo IS NOT NULL AND lo <= hi LOOP
-        PERFORM case_day_apply(1, ARRAY(SELECT c FROM cases c WHERE c.id >= lo AND c.id < lo + 50000));
-        lo := lo + 50000;
-    END LOOP;
-END $$;
+-- Backfill from the cases already there (one grouped pass).
+DO $$ BEGIN EXECUTE format(case_day_sql(), 1, 'cases'); END $$;
 
 -- The children ranking counts grids per child: an index-only scan of grid codes, not the region heap.
 CREATE INDEX region_grid_code ON region (code) WHERE level = 'grid';
