@@ -67,5 +67,8 @@ class ApiWorld:
             return conn.execute(sql.SQL("SELECT count(*) AS n FROM {}").format(sql.Identifier(table))).fetchone()["n"]
 
     def close(self):
+        import shutil
+
         self.server.stop()
         drop_database(self.cluster, self.name)
+        shutil.rmtree(self.server.log.parent, ignore_errors=True)
