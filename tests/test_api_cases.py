@@ -238,3 +238,18 @@ def test_the_live_stream_pushes_a_new_data_version_after_a_case_is_posted(world,
     from tests.conftest import wait_until
 
     wait_until(pushed, timeout=10, message="the live stream to carry the new cases version")
+
+
+def test_a_body_that_is_not_json_is_refused_with_415_and_an_unlabelled_json_body_is_read_as_json(world, http):
+    before = counts(world)
+    r = http.post("/api/v1/cases", content="category=neighbour&lon=102.5&lat=38.5",
+                  headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 415 and "Content-Type: application/json" in r.json()["error"]["fix"]
+    r = http.post("/api/v1/cases", content=b"hello", headers={"content-type": "text/plain"})
+    assert r.status_code == 415 and r.json()["error"]["value"] == "text/plain"
+    assert counts(world) == before
+    bare = httpx.Request("POST", world.url + "/api/v1/cases",
+                         content=json.dumps({"category": "neighbour", "lon": 102.51, "lat": 38.51}).encode())
+    assert "content-type" not in bare.headers
+    r = http.send(bare)
+    assert r.status_code == 201, r.text

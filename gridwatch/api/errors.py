@@ -150,12 +150,12 @@ def route_class(formatter: Callable[[int, dict], Response] = _default_format, *,
                     request._body = bytes(body)
                     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
                     is_form = ctype == "application/x-www-form-urlencoded"
+                    if body and expects == "json" and ctype and not (ctype == "application/json" or ctype.endswith("+json")):
+                        return formatter(415, error_body(
+                            "unsupported_media_type", f"the body is {ctype}; this endpoint reads JSON",
+                            message_zh="请求体须为 JSON", field="content-type", value=ctype,
+                            fix="send Content-Type: application/json"))
                     if body and not is_form:
-                        if expects == "json" and ctype and not (ctype == "application/json" or ctype.endswith("+json")):
-                            return formatter(415, error_body(
-                                "unsupported_media_type", f"the body is {ctype}; this endpoint reads JSON",
-                                message_zh="请求体须为 JSON", field="content-type", value=ctype,
-                                fix="send Content-Type: application/json"))
                         try:
                             json.loads(body)
                         except UnicodeDecodeError as e:
