@@ -26,7 +26,7 @@ from gridwatch.db import load_sql
 from gridwatch.intake import GANSU_EXTENT, InputError, NotFound
 
 __all__ = ["KINDS", "KIND_NAMES", "HAZARD_TRANSITIONS", "create_hazard", "regrade", "act", "get_hazard",
-           "hazard_events", "HAZARD_COLUMNS"]
+           "hazard_events", "HAZARD_COLUMNS", "hazard_select"]
 
 HERE = Path(__file__).resolve().parent
 KIND_NAMES = {
@@ -48,13 +48,13 @@ HAZARD_COLUMNS = ("id", "client_request_id", "kind", "title", "description", "ba
 GEOMETRY_TYPES = ("Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon")
 
 
-def _select(where: sql.Composable) -> sql.Composed:
+def hazard_select(where: sql.Composable) -> sql.Composed:
     return sql.SQL("SELECT {cols}, ST_AsGeoJSON(geom, 7)::jsonb AS geometry FROM hazard {where}").format(
         cols=sql.SQL(", ").join(sql.Identifier(c) for c in HAZARD_COLUMNS), where=where)
 
 
 def get_hazard(conn: psycopg.Connection, hazard_id: int, *, lock: bool = False) -> dict:
-    row = conn.execute(_select(sql.SQL("WHERE id = %s" + (" FOR UPDATE" if lock else ""))), (hazard_id,)).fetchone()
+    row = conn.execute(hazard_select(sql.SQL("WHERE id = %s" + (" FOR UPDATE" if lock else ""))), (hazard_id,)).fetchone()
     if row is None:
         raise NotFound(f"there is no hazard {hazard_id}", message_zh=f"隐患 {hazard_id} 不存在", field="id",
                        value=hazard_id, fix="use an id from GET /api/v1/hazards", code="not_found")

@@ -72,7 +72,7 @@ def query_hazards(request: Request, kind: str | None = None, grade: str | None =
         if column is not None:
             where.append(sql.SQL("{} = %s").format(column))
             params.append(region)
-    query = hazards._select(sql.SQL("WHERE {} ORDER BY id DESC LIMIT %s").format(sql.SQL(" AND ").join(where)))
+    query = hazards.hazard_select(sql.SQL("WHERE {} ORDER BY id DESC LIMIT %s").format(sql.SQL(" AND ").join(where)))
     with transaction(request.app.state.pool, readonly=True) as conn:
         rows = conn.execute(query, [*params, limit]).fetchall()
     return json_response(rows)
