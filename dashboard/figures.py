@@ -310,7 +310,8 @@ def sparkline(series: list[dict], lang: str | None = "zh", *, dark: bool = False
         fig.add_trace(go.Scatter(
             x=days, y=[s[key] for s in series], mode="lines", name=t(f"spark.{key}", lang),
             line={"width": 2 if not dark else 3, "color": colours[key]},
-            hovertemplate="%{x}: %{y}<extra>" + t(f"spark.{key}", lang) + "</extra>",
+            customdata=[fmt_day(d, lang) for d in days],
+            hovertemplate="%{customdata}: %{y}<extra>" + t(f"spark.{key}", lang) + "</extra>",
         ))
     fig.update_layout(
         height=height, autosize=height is None, margin={"l": 2, "r": 2, "t": 2, "b": 2}, showlegend=False,

@@ -112,6 +112,7 @@ def test_the_sparkline_draws_new_and_closed_for_each_day():
     series = [{"day": f"2026-03-{d:02d}", "new": d, "closed": d // 2} for d in range(1, 31)]
     fig = sparkline(series, "zh")
     assert [t.name for t in fig.data] == ["新增", "办结"] and len(fig.data[0].x) == 30
+    assert fig.data[0].customdata[2] == "3月3日" and sparkline(series, "en").data[0].customdata[2] == "3 Mar"
 
 
 def test_tile_layers_follow_each_declaration_zoom_range():
