@@ -34,7 +34,10 @@ def local_style(dark: bool = False, basemap_url: str | None = None) -> dict:
     style: dict = {
         "version": 8,
         "name": "gridwatch-local",
-        "sources": {},
+        # One empty source, never ``{}``: plotly drops an empty ``sources`` object when it updates a
+        # figure, and MapLibre then rejects the style ("missing required property sources") and
+        # silently keeps drawing the previous map.
+        "sources": {"gridwatch-none": {"type": "geojson", "data": {"type": "FeatureCollection", "features": []}}},
         "layers": [{"id": "background", "type": "background",
                     "paint": {"background-color": DARK_BACKGROUND if dark else LIGHT_BACKGROUND}}],
     }

@@ -35,7 +35,9 @@ def _outside_urls(obj) -> list[str]:
 def test_the_local_style_fetches_nothing_and_adds_an_intranet_basemap_only_when_set(monkeypatch):
     style = local_style()
     assert set(style) == {"version", "name", "sources", "layers"}  # no glyphs, no sprite
-    assert style["sources"] == {} and _outside_urls(style) == []
+    # never an empty ``sources`` (plotly drops it on update and MapLibre rejects the style); nothing remote
+    assert style["sources"] and all(src["type"] == "geojson" for src in style["sources"].values())
+    assert _outside_urls(style) == []
     with_basemap = local_style(basemap_url="http://tiles.intranet.local/{z}/{x}/{y}.png")
     assert with_basemap["sources"]["basemap"]["tiles"] == ["http://tiles.intranet.local/{z}/{x}/{y}.png"]
     monkeypatch.setenv("GRIDWATCH_BASEMAP_URL", "http://10.0.0.5/t/{z}/{x}/{y}.png")

@@ -347,16 +347,6 @@ def _circles(centres: list[dict], radius_of) -> tuple[list, list]:
     return lon, lat
 
 
-def map_style() -> dict:
-    """The shared local style, with one (empty) source: an empty ``sources: {}`` is dropped when
-    plotly updates the figure, and the style diff then fails in MapLibre ("missing required
-    property sources"), leaving the map drawing the previous what-if."""
-    style = local_style()
-    if not style["sources"]:
-        style["sources"] = {"coverage-none": {"type": "geojson", "data": {"type": "FeatureCollection", "features": []}}}
-    return style
-
-
 def coverage_figure(data: dict, lang: str | None = "zh", size: tuple[int, int] = MAP_SIZE) -> go.Figure:
     """The coverage map: clickable cells, gaps (red, below), reach circles, centres, hypothetical centres."""
     lang = lang or "zh"
@@ -405,7 +395,7 @@ def coverage_figure(data: dict, lang: str | None = "zh", size: tuple[int, int] =
         layers.append({"sourcetype": "geojson", "source": data["gaps"], "type": "fill", "color": GAP_COLOUR,
                        "opacity": 0.38, "below": "traces", "name": "gaps"})
     fig.update_layout(
-        map={"style": map_style(), "center": centre, "zoom": zoom, "layers": layers},
+        map={"style": local_style(), "center": centre, "zoom": zoom, "layers": layers},
         margin={"l": 0, "r": 0, "t": 0, "b": 0}, clickmode="event",
         legend={"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.85)", "font": {"size": 12}},
         uirevision=data["code"], paper_bgcolor="rgba(0,0,0,0)",
