@@ -86,6 +86,14 @@ _CLOSED = sql.SQL("c.state = 'closed' AND c.closed_at < %(cut)s")
 _ON_TIME = sql.SQL("COALESCE(c.closed_on_time, c.deadline IS NULL OR c.closed_at <= c.deadline)")
 _LEVEL = sql.SQL("COALESCE(c.closed_level, c.handling_level)")
 _OPEN = sql.SQL("c.state NOT IN ('closed', 'rejected')")
+# For a county or smaller region, windows that start at local midnight are tested on the local day:
+# the same rows, but the planner reads the region's few thousand cases through its code's index
+# instead of ANDing it with an index range covering a twelfth of the table.
+SMALL_LEVELS = ("county", "township", "village", "grid")
+_DUE_BY_DAY = sql.SQL("(LEAST(c.closed_at, c.deadline) AT TIME ZONE 'Asia/Shanghai')::date >= %(start_day)s "
+                      "AND LEAST(c.closed_at, c.deadline) < %(cut)s")
+_REPORTED_SINCE = sql.SQL("c.reported_at >= %(today)s")
+_REPORTED_SINCE_BY_DAY = sql.SQL("(c.reported_at AT TIME ZONE 'Asia/Shanghai')::date >= %(today_day)s")
 
 
 class UnknownRegion(LookupError):
@@ -187,6 +195,8 @@ def _period_figures(r: dict) -> dict:
 
 
 def _period_row(conn, scope: dict, start: datetime, cut: datetime, now: datetime, today: datetime) -> dict:
+    """The period and snapshot figures from the cases table; ``start`` and ``today`` are local midnights."""
+    small = scope["level"] in SMALL_LEVELS
     # Two index-friendly halves: the period's due cases (range on due_at) and the open snapshot.
     query = sql.SQL("""
         WITH period AS (
@@ -200,11 +210,13 @@ def _period_row(conn, scope: dict, start: datetime, cut: datetime, now: datetime
             WHERE {where} AND {counted} AND {open}
         ), today AS (
             SELECT count(*) AS new_today FROM cases c
-            WHERE {where} AND {counted} AND c.reported_at >= %(today)s AND c.reported_at <= %(now)s
+            WHERE {where} AND {counted} AND {since_today} AND c.reported_at <= %(now)s
         )
         SELECT * FROM period, snapshot, today
-    """).format(select=_PERIOD_SELECT, where=_where(scope["column"]), counted=_COUNTED, due=_DUE, open=_OPEN)
-    return _q(conn, query, {"code": scope["code"], "start": start, "cut": cut, "now": now, "today": today}).fetchone()
+    """).format(select=_PERIOD_SELECT, where=_where(scope["column"]), counted=_COUNTED, open=_OPEN,
+                due=_DUE_BY_DAY if small else _DUE, since_today=_REPORTED_SINCE_BY_DAY if small else _REPORTED_SINCE)
+    return _q(conn, query, {"code": scope["code"], "start": start, "cut": cut, "now": now, "today": today,
+                            "start_day": start.date(), "today_day": today.date()}).fetchone()
 
 
 LIVE_SECONDS = 300          # a ``now`` this close to the clock is "the present": the rollup may answer
@@ -304,7 +316,7 @@ def _region_kpis(conn: psycopg.Connection, code: str, now: datetime, days: int, 
     first_day = today - timedelta(days=days - 1)
     start = first_day
     units = _rollup_units(conn, scope, now, rollup)
-    if units is not None or scope["level"] in ("township", "village", "grid"):
+    if units is not None or scope["level"] in SMALL_LEVELS:
         _serial(conn)
     if units is not None:
         r, per_day = _rollup_figures(conn, scope, units, first_day, today, now)
@@ -331,7 +343,7 @@ def _region_kpis(conn: psycopg.Connection, code: str, now: datetime, days: int, 
     # new and closed per local day: one grouped pass over each index range; empty days filled here
     # A small region (township and below) has few cases: read them through its code's index alone and
     # test the day on each (an indexed time range would make the planner AND it with ~1/12 of the table).
-    small = scope["level"] in ("township", "village", "grid")
+    small = scope["level"] in SMALL_LEVELS
     since = {col: sql.SQL("(c.{} AT TIME ZONE %(tz)s)::date >= %(from_day)s" if small else "c.{} >= %(from)s").format(
         sql.Identifier(col)) for col in ("reported_at", "closed_at")}
     per_day = per_day if per_day is not None else {(row["day"], row["kind"]): row["n"] for row in _q(conn, sql.SQL("""
@@ -390,7 +402,7 @@ _BASE_CHILD_COUNTS = """
                 FROM cases c WHERE {where} AND {counted} AND {due} GROUP BY 1
             ), reports AS (
                 SELECT {child} AS child, count(*) AS reported
-                FROM cases c WHERE {where} AND {counted} AND c.reported_at >= %(start)s AND c.reported_at <= %(now)s
+                FROM cases c WHERE {where} AND {counted} AND {reported_since} AND c.reported_at <= %(now)s
                 GROUP BY 1
             )"""
 
@@ -431,7 +443,7 @@ def _children_ranking(conn: psycopg.Connection, code: str, now: datetime, days: 
     today = datetime.combine(local_now.date(), time(0), ZoneInfo(LOCAL_TZ))
     start = today - timedelta(days=days - 1)
     units = _rollup_units(conn, scope, now, rollup)
-    if units is not None or scope["level"] in ("township", "village", "grid"):
+    if units is not None or scope["level"] in SMALL_LEVELS:
         _serial(conn)
     levels = [r["level"] for r in _q(conn, 
         "SELECT DISTINCT level FROM region WHERE parent_code = %s", (code,)).fetchall()]
@@ -446,9 +458,12 @@ def _children_ranking(conn: psycopg.Connection, code: str, now: datetime, days: 
                 child=sql.Identifier("c", child_col), open=_OPEN, closed=_CLOSED, on_time=_ON_TIME,
                 where=_where(scope["column"]), counted=_COUNTED)
         else:
+            small = scope["level"] in SMALL_LEVELS
             counts = sql.SQL(_BASE_CHILD_COUNTS).format(
-                child=sql.Identifier("c", child_col), open=_OPEN, due=_DUE, closed=_CLOSED, on_time=_ON_TIME,
-                where=_where(scope["column"]), counted=_COUNTED)
+                child=sql.Identifier("c", child_col), open=_OPEN, closed=_CLOSED, on_time=_ON_TIME,
+                due=_DUE_BY_DAY if small else _DUE, where=_where(scope["column"]), counted=_COUNTED,
+                reported_since=sql.SQL("(c.reported_at AT TIME ZONE 'Asia/Shanghai')::date >= %(first_d)s")
+                if small else sql.SQL("c.reported_at >= %(start)s"))
         query = sql.SQL("""
             WITH kids AS (
                 SELECT code, name, level, length(code) AS len FROM region WHERE parent_code = %(code)s AND level = %(level)s
@@ -475,7 +490,7 @@ def _children_ranking(conn: psycopg.Connection, code: str, now: datetime, days: 
         child_len = {"prefecture": 4, "county": 6, "township": 9, "village": 12, "grid": 15}[level]
         for r in _q(conn, query, {"code": code, "level": level, "now": now, "start": start, "cut": now,
                                   "len": child_len, "prefix": code + "%", "units": units, "today": today,
-                                  "today_d": today.date(), "first_d": start.date()}).fetchall():
+                                  "today_d": today.date(), "first_d": start.date(), "start_day": start.date()}).fetchall():
             r["closure_rate"] = _rate(r["closed"], r["due"])
             r["on_time_rate"] = _rate(r["closed_on_time"], r["due"])
             r["cases_per_grid"] = _rate(r["reported"], r["grids"])
