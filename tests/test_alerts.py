@@ -363,3 +363,25 @@ def test_the_poisson_tail_matches_hand_computation():
     assert poisson_sf(0, 3.0) == 1.0
     assert poisson_sf(2, 3.0) == pytest.approx(1 - math.exp(-3) * 4, rel=1e-12)
     assert poisson_sf(300, 10.0) < 1e-200
+
+
+def test_the_alerts_command_runs_the_rules_and_lists_what_it_raised(conn, tiny, db_url):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    everything(conn)
+    env = {**os.environ, "DATABASE_URL": db_url}
+    run = subprocess.run([sys.executable, "-m", "gridwatch.cli", "alerts", "run", "--now", NOW.isoformat(), "--json"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["spike"]["raised"] >= 1 and summary["repeat_party"]["raised"] == 1
+    listed = subprocess.run([sys.executable, "-m", "gridwatch.cli", "alerts", "list", "--region", "6207", "--lang", "en"],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert listed.returncode == 0, listed.stderr
+    assert "Poisson" in listed.stdout and "620702" in listed.stdout
+    bad = subprocess.run([sys.executable, "-m", "gridwatch.cli", "alerts", "run", "--now", "2025-06-30T15:00"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode == 2 and "has no time zone" in bad.stderr

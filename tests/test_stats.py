@@ -132,3 +132,22 @@ def test_the_whole_demo_file_loads_on_the_gansu_hierarchy_and_prefecture_rates_u
         total = conn.execute("SELECT sum(value) AS v FROM stat_figure WHERE region_code <> '62' AND indicator = 'petitions' "
                              "AND period >= '2024-01-01'").fetchone()["v"]
         assert total == 48_450
+
+
+def test_the_etl_stats_command_loads_a_file_and_refuses_a_bad_one_naming_it(conn, tiny, db_url, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_text(demo_rows("62"), encoding="utf-8")
+    bad.write_text(HEADER + "62,甘肃省,homicides,2024-1,3,\n", encoding="utf-8")
+    env = {**os.environ, "DATABASE_URL": db_url}
+    ok = subprocess.run([sys.executable, "-m", "gridwatch.cli", "etl", "stats", str(good)],
+                        capture_output=True, text=True, env=env, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert "loaded 96 monthly figures for 1 regions, 24 months" in ok.stdout
+    refused = subprocess.run([sys.executable, "-m", "gridwatch.cli", "etl", "stats", str(bad)],
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert refused.returncode == 1 and "bad.csv line 2: period '2024-1' is not a month" in refused.stderr
+    assert count(conn) == 96
