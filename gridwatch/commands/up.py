@@ -28,26 +28,26 @@ def _step(argv: list[str]) -> None:
         raise SystemExit(code)
 
 
-def run(args: argparse.Namespace) -> int:
-    from gridwatch.cli import COMMANDS
+# The demo, in order; every step is idempotent (ledgers, upserts), so a re-run is quick.
+STEPS: tuple[tuple[str, ...], ...] = (
+    ("migrate",),
+    ("etl", "gansu"),
+    ("etl", "demo"),
+    ("etl", "centres", "--demo"),
+    ("etl", "stats"),
+    ("alerts", "run"),
+)
 
-    known = {name for name, _, _ in COMMANDS}
+
+def run(args: argparse.Namespace) -> int:
     if not os.environ.get("DATABASE_URL"):
         _step(["db", "start"])
-    _step(["migrate"])
-    _step(["etl", "gansu"])
-    if "demo" in _etl_words():
-        _step(["etl", "demo"])
-    if "centres" in _etl_words():
-        _step(["etl", "centres", "--demo"])
-    if "stats" in _etl_words():
-        _step(["etl", "stats"])
-    if "alerts" in known:
-        _step(["alerts", "run"])
+    for step in STEPS:
+        _step(list(step))
     sim = None
-    if "simulate" in known and not args.no_simulator:
+    if not args.no_simulator:
         url = f"http://127.0.0.1:{args.port}"
-        print(f"==> gridwatch simulate --api {url} (background)", flush=True)
+        print(f"==> gridwatch simulate --api {url} --wait (background)", flush=True)
         sim = subprocess.Popen([sys.executable, "-m", "gridwatch.cli", "simulate", "--api", url, "--wait"])
     try:
         _step(["serve", "--port", str(args.port)])
@@ -55,9 +55,3 @@ def run(args: argparse.Namespace) -> int:
         if sim is not None:
             sim.terminate()
     return 0
-
-
-def _etl_words() -> set[str]:
-    from gridwatch.commands.etl import ETL_COMMANDS
-
-    return {name for name, _, _ in ETL_COMMANDS}
