@@ -177,9 +177,9 @@ def test_the_full_demo_on_gansu_places_the_stories_by_name_and_is_consistent(gan
 @pytest.mark.gansu
 @pytest.mark.browser
 def test_the_three_stories_are_found_by_place_and_shi_quanais_shed_is_on_his_village_map(gansu_copy_url, serve, browser_page):
-    """The stories are closed, and the dashboard's map shows open cases only; so each story is looked up
-    by its village through the API, its village page opens by code, and the still-standing cattle shed
-    of 石全爱 (an open hazard feature) is on his village's map."""
+    """Each story is found by its village (through the API and in the village page's case register,
+    closed cases included), opens with its timeline, is found by searching the province's register
+    by name, and the still-standing cattle shed of 石全爱 (an open hazard) is on his village's map."""
     import httpx
 
     from tests.conftest import wait_until
@@ -207,6 +207,18 @@ def test_the_three_stories_are_found_by_place_and_shi_quanais_shed_is_on_his_vil
             wait_until(lambda: page.inner_text("#region-crumb-current") == village["name"], timeout=30,
                        message=f"the page of {village['name']}")
             assert village["county"] in page.inner_text("#region-breadcrumb")
+            # The village's case register lists the (closed) story; a click opens its timeline.
+            title = page.locator("#region-cases-table button", has_text=who)
+            wait_until(lambda: title.count() == 1, timeout=30, message=f"{who}'s case in the register of {village['name']}")
+            title.click()
+            wait_until(lambda: who in page.inner_text("#region-detail-title"), timeout=30, message=f"{who}'s case details")
+            assert page.locator("#region-detail-timeline li").count() >= 4
     shed = stories["石全爱"]["hazards"]["shed"]
     wait_until(lambda: shed in on_map("hazard"), timeout=30, message="石全爱's cattle shed on the map of 浅河村")
     page.screenshot_to("story-shi-quanai")
+    # Searching the province's register by the party's name finds the story too.
+    page.goto(server.url + "/region/62")
+    page.fill("#region-case-search", "石全爱")
+    page.press("#region-case-search", "Enter")
+    wait_until(lambda: page.locator("#region-cases-table button", has_text="石全爱").count() == 1, timeout=30,
+               message="石全爱's case found by searching the province's register")

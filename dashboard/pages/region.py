@@ -24,6 +24,7 @@ from dashboard.i18n import fmt_datetime, fmt_percent, register, t
 from dashboard.util import db_callback, pool
 from gridwatch import kpi
 from gridwatch.api.regions import (
+    case_register,
     MEASURES, BadRegionCode, case_detail, children_features, hazard_detail, region_detail, view_points,
 )
 from gridwatch.db import transaction
@@ -33,6 +34,9 @@ dash.register_page(__name__, path="/", path_template="/region/<code>", name="区
                    order=0, title="区域态势 · gridwatch")
 
 register({
+    "region.cases": {"zh": "案件台账（含已办结，点击查看）", "en": "Case register (closed included, click to open)"},
+    "region.cases.search": {"zh": "按标题、当事人或编号搜索", "en": "Search title, party or reference"},
+    "region.cases.none": {"zh": "没有符合条件的案件", "en": "No matching cases"},
     "nav.region": {"zh": "区域态势", "en": "Regions"},
     "region.measure": {"zh": "着色指标", "en": "Colour by"},
     "region.export": {"zh": "导出离线地图", "en": "Export offline map"},
@@ -139,6 +143,15 @@ def layout(code: str | None = None, measure: str | None = None, **_):
                             html.Div(t("state.loading"), id="region-kpis", className="kpi-panel"),
                             html.Div(id="region-empty", className="state-empty", hidden=True),
                             html.Div(id="region-ranking", className="ranking"),
+                            html.Div(
+                                [
+                                    html.H3(t("region.cases"), id="region-cases-title"),
+                                    dcc.Input(id="region-case-search", type="search", debounce=True,
+                                              placeholder=t("region.cases.search"), className="region-case-search"),
+                                    dcc.Loading(html.Div(id="region-cases"), delay_show=400, type="dot"),
+                                ],
+                                className="case-register",
+                            ),
                         ],
                         className="region-side",
                     ),
@@ -445,3 +458,42 @@ def show_detail(selected, lang):
                prevent_initial_call=True)
 def close_detail(n):
     return None if n else no_update
+
+
+def case_register_table(rows: list[dict], lang: str):
+    """The register as a table; each title is a button that opens the case's details and timeline."""
+    if not rows:
+        return html.P(t("region.cases.none", lang), className="muted", id="region-cases-none")
+    body = [
+        html.Tr([
+            html.Td(_when(r["reported_at"], lang), className="muted"),
+            html.Td(html.Button(r["title"], id={"type": "region-case-row", "id": r["id"]}, className="link-button", n_clicks=0)),
+            html.Td(r.get("village_name") or "—"),
+            html.Td(_state_label(r["state"], lang), className="overdue" if r["overdue"] else ""),
+        ])
+        for r in rows
+    ]
+    return html.Table(html.Tbody(body), className="ranking-table", id="region-cases-table")
+
+
+@dash.callback(Output("region-cases", "children"), Input("region-code", "data"), Input("region-case-search", "value"),
+               Input("shell-versions", "data"), Input("shell-lang", "data"))
+@db_callback
+def render_case_register(code, query, _versions, lang):
+    lang = lang or "zh"
+    try:
+        with transaction(pool(), readonly=True) as conn:
+            rows = case_register(conn, code or "62", query)
+    except psycopg.Error:
+        return html.P(t("state.error.db", lang), className="state-error")
+    except (LookupError, ValueError):  # unknown or malformed code: the page's own message says so
+        return ""
+    return case_register_table(_jsonable(rows), lang)
+
+
+@dash.callback(Output("region-selected", "data", allow_duplicate=True),
+               Input({"type": "region-case-row", "id": ALL}, "n_clicks"), prevent_initial_call=True)
+def open_registered_case(clicks):
+    if not ctx.triggered_id or not any(clicks or []):
+        return no_update
+    return {"kind": "case", "id": int(ctx.triggered_id["id"])}

@@ -186,6 +186,27 @@ def view_points(conn: psycopg.Connection, code: str, limit: int = POINT_LIMIT) -
     return {"cases": [dict(r) for r in cases], "hazards": [dict(r) for r in hazards]}
 
 
+def case_register(conn: psycopg.Connection, code: str, query: str | None = None, limit: int = 20) -> list[dict]:
+    """The region's cases in every state, newest first: the register an operator searches by place.
+
+    ``query`` matches the title, the description, the reporter's name or the case reference
+    (case-insensitive substring).
+    """
+    where = _scope(conn, code)
+    text = (query or "").strip()
+    rows = _q(conn, sql.SQL("""
+        SELECT c.id, c.ref, c.title, c.grade, c.state, c.reported_at, c.closed_at, c.reporter_name,
+               coalesce(c.deadline < now() AND c.state NOT IN ('closed', 'rejected'), false) AS overdue,
+               v.name AS village_name
+        FROM cases c LEFT JOIN region v ON v.code = c.village_code
+        WHERE {where}
+          AND (%(q)s = '' OR c.title ILIKE %(like)s OR c.description ILIKE %(like)s
+               OR c.reporter_name ILIKE %(like)s OR c.ref ILIKE %(like)s)
+        ORDER BY c.reported_at DESC, c.id DESC LIMIT %(limit)s""").format(where=where),
+        {"code": code, "q": text, "like": f"%{text}%", "limit": limit}).fetchall()
+    return [dict(r) for r in rows]
+
+
 def case_detail(conn: psycopg.Connection, case_id: int) -> dict | None:
     """A case with its category name, place names and event timeline; None if there is no such case."""
     row = _q(conn, """
