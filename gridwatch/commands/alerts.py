@@ -2,6 +2,7 @@
 
   gridwatch alerts run                     every rule, as of now, in one transaction
   gridwatch alerts run --rule spike        only some rules (repeat --rule)
+  gridwatch alerts run --every 60          keep running them once a minute (gridwatch up does this)
   gridwatch alerts list --region 6207      live alerts of 张掖市 and everything under it
 
 Rules: deadline (near/past), red (cases/hazards), spike (Poisson), hotspot (Getis-Ord Gi*),
@@ -27,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--region", default=None, help="list: region code (default: all)")
     p.add_argument("--lang", choices=["zh", "en"], default="zh", help="list: language of the explanations")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--every", type=float, default=None, metavar="SECONDS",
+                   help="run: repeat every SECONDS until stopped (a database outage is waited out, not fatal)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         if now.tzinfo is None:
             print(f"gridwatch alerts: --now {args.now!r} has no time zone; add one, e.g. +08:00", file=sys.stderr)
             return 2
+    if args.action == "run" and args.every:
+        return _run_every(args, now)
     with psycopg.connect(db.database_url()) as conn:
         if args.action == "run":
             summary = run_rules(conn, now=now, rules=args.rule)
@@ -63,3 +68,28 @@ def run(args: argparse.Namespace) -> int:
                 ack = f" [ack {a['acknowledged_by']}]" if a["acknowledged_by"] else ""
                 print(f"#{a['id']} {a['severity']:6s} {a['rule']:18s} {a['region_code']:15s} {text}{ack}")
     return 0
+
+
+def _run_every(args: argparse.Namespace, now) -> int:
+    """Run the rules every ``args.every`` seconds; report each round in one line."""
+    import time
+
+    import psycopg
+
+    from gridwatch import db
+    from gridwatch.alerts import run_rules
+
+    if args.every < 5:
+        print("gridwatch alerts: --every must be at least 5 seconds", file=sys.stderr)
+        return 2
+    while True:
+        started = time.monotonic()
+        try:
+            with psycopg.connect(db.database_url()) as conn:
+                summary = run_rules(conn, now=now, rules=args.rule)
+            raised = sum(s["raised"] for s in summary.values())
+            resolved = sum(s["resolved"] for s in summary.values())
+            print(f"alerts: {raised} raised, {resolved} resolved in {time.monotonic() - started:.1f} s", flush=True)
+        except psycopg.OperationalError as exc:
+            print(f"alerts: database unavailable ({str(exc).strip().splitlines()[0]}); retrying", flush=True)
+        time.sleep(max(0.0, args.every - (time.monotonic() - started)))

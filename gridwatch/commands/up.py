@@ -44,14 +44,16 @@ def run(args: argparse.Namespace) -> int:
         _step(["db", "start"])
     for step in STEPS:
         _step(list(step))
-    sim = None
+    background = [["alerts", "run", "--every", "60"]]
     if not args.no_simulator:
-        url = f"http://127.0.0.1:{args.port}"
-        print(f"==> gridwatch simulate --api {url} --wait (background)", flush=True)
-        sim = subprocess.Popen([sys.executable, "-m", "gridwatch.cli", "simulate", "--api", url, "--wait"])
+        background.append(["simulate", "--api", f"http://127.0.0.1:{args.port}", "--wait"])
+    children = []
+    for argv in background:
+        print(f"==> gridwatch {' '.join(argv)} (background)", flush=True)
+        children.append(subprocess.Popen([sys.executable, "-m", "gridwatch.cli", *argv]))
     try:
         _step(["serve", "--port", str(args.port)])
     finally:
-        if sim is not None:
-            sim.terminate()
+        for child in children:
+            child.terminate()
     return 0
