@@ -7,7 +7,7 @@ import functools
 
 import dash
 
-__all__ = ["db_callback", "pool", "listener"]
+__all__ = ["db_callback", "pool", "listener", "jsonable"]
 
 
 def db_callback(fn):
@@ -32,3 +32,14 @@ def pool():
 def listener():
     """The server's data-version listener."""
     return dash.get_app().server.state.listener
+
+
+def jsonable(value):
+    """``value`` with dates and times as ISO strings, ready for a dcc.Store (recursively)."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 

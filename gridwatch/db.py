@@ -46,6 +46,7 @@ def open_pool(url: str | None = None, *, min_size: int = 1, max_size: int | None
         open=False,
         reconnect_timeout=5,
         timeout=10,
+        check=ConnectionPool.check_connection,  # never hand out a connection the server has dropped
     )
     pool.open(wait=False)
     return pool

@@ -3,7 +3,7 @@ nothing, every explanation names its numbers, acknowledging works and re-running
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest

@@ -65,8 +65,6 @@ LIMIT 10
 
 @pytest.fixture
 def tiny_demo(db_url, tiny):
-    from tests.factories import make_department  # noqa: F401  (the demo makes its own departments)
-
     with psycopg.connect(db_url, row_factory=dict_row) as conn:
         stats = load_demo(conn, n_cases=4000, checkin_days=10)
     return stats

@@ -20,7 +20,7 @@ from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from dashboard.i18n import fmt_number, fmt_percent, register, t
 from dashboard.maps import local_style, zoom_for_bounds
-from dashboard.util import db_callback, pool
+from dashboard.util import db_callback, jsonable, pool
 from geo.coverage import geodesic_circle
 from gridwatch import coverage
 from gridwatch.coverage import COUNTY_TIER, CoverageError, Hypothetical, Thresholds
@@ -313,23 +313,13 @@ def load(code, extra, _refresh, township_km, county_km, lang):
     try:
         with transaction(pool(), readonly=True) as conn:
             th = _thresholds(conn, township_km, county_km)
-            return _jsonable(fetch_view(conn, code or "62", extra or [], th)), "", True
+            return jsonable(fetch_view(conn, code or "62", extra or [], th)), "", True
     except CoverageError as exc:
         return no_update, str(exc), False
     except LookupError:
         return {"status": "unknown", "code": code}, "", True
     except psycopg.Error:
         return no_update, t("state.error.db", lang), False
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
 
 
 # -- rendering: plain functions of the data ------------------------------------------------------

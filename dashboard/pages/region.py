@@ -21,7 +21,7 @@ from dashboard.figures import (
     figure_patch, figure_signature, with_geometry,
 )
 from dashboard.i18n import fmt_datetime, fmt_percent, register, t
-from dashboard.util import db_callback, pool
+from dashboard.util import db_callback, jsonable, pool
 from gridwatch import kpi
 from gridwatch.api.regions import (
     case_register,
@@ -109,6 +109,8 @@ def layout(code: str | None = None, measure: str | None = None, **_):
             dcc.Location(id="region-nav", refresh="callback-nav"),
             dcc.Store(id="region-code", data=code or ""),
             dcc.Store(id="region-data"),
+            # Enabled only while the last load failed: the page retries by itself until the database is back.
+            dcc.Interval(id="region-retry", interval=2000, disabled=True),
             dcc.Store(id="region-figure"),
             dcc.Store(id="region-figure-key"),
             dcc.Store(id="region-selected"),
@@ -180,28 +182,18 @@ def fetch_view(conn: psycopg.Connection, code: str) -> dict:
 
 
 @dash.callback(Output("region-data", "data"), Output("region-error", "children"), Output("region-error", "hidden"),
-               Input("region-code", "data"), Input("shell-versions", "data"), State("shell-lang", "data"))
+               Output("region-retry", "disabled"),
+               Input("region-code", "data"), Input("shell-versions", "data"), Input("region-retry", "n_intervals"),
+               State("shell-lang", "data"))
 @db_callback
-def load(code, _versions, lang):
+def load(code, _versions, _retry, lang):
     try:
         with transaction(pool(), readonly=True) as conn:
-            return _jsonable(fetch_view(conn, code or "")), "", True
-    except BadRegionCode:
-        return {"status": "unknown", "code": code}, "", True
-    except (kpi.UnknownRegion,):
-        return {"status": "unknown", "code": code}, "", True
+            return jsonable(fetch_view(conn, code or "")), "", True, True
+    except (BadRegionCode, kpi.UnknownRegion):
+        return {"status": "unknown", "code": code}, "", True, True
     except psycopg.Error:
-        return no_update, t("state.error.db", lang), False
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
+        return no_update, t("state.error.db", lang), False, False
 
 
 # -- rendering: plain functions of the data, no database ----------------------------------------
@@ -451,7 +443,7 @@ def show_detail(selected, lang):
             d = fetch(conn, int(selected["id"]))
     except psycopg.Error:
         return html.P(t("state.error.db", lang), className="state-error"), False
-    return detail_panel(selected["kind"], _jsonable(d) if d else None, lang), False
+    return detail_panel(selected["kind"], jsonable(d) if d else None, lang), False
 
 
 @dash.callback(Output("region-selected", "data", allow_duplicate=True), Input("region-detail-close", "n_clicks"),
@@ -488,7 +480,7 @@ def render_case_register(code, query, _versions, lang):
         return html.P(t("state.error.db", lang), className="state-error")
     except (LookupError, ValueError):  # unknown or malformed code: the page's own message says so
         return ""
-    return case_register_table(_jsonable(rows), lang)
+    return case_register_table(jsonable(rows), lang)
 
 
 @dash.callback(Output("region-selected", "data", allow_duplicate=True),
