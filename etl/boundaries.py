@@ -167,12 +167,10 @@ def _rows(conn, query: str, params=()) -> list[tuple]:
 
 
 def _region_units(conn, query: str, params=()) -> list[Unit]:
+    """Units from a query selecting code, name, level, kind, parent_code, source, ST_AsBinary(geom)."""
     rows = _rows(conn, query, params)
     return [Unit(code, name, level, kind, parent, source, to_multipolygon(shapely.from_wkb(wkb)))
             for code, name, level, kind, parent, source, wkb in rows]
-
-
-_UNIT_COLUMNS = "code, name, level, kind, parent_code, source, ST_AsBinary(geom)"
 
 
 def _kind(level: str, name: str) -> str | None:
@@ -243,7 +241,7 @@ def _find_parents(conn, features: list[Feature], level: str, source_name: str) -
             candidates.add(f.parent_code)
         else:
             candidates.update(f.code[:n] for n in (CODE_LENGTH[lv] for lv in above))
-    found = {u.code: u for u in _region_units(conn, f"SELECT {_UNIT_COLUMNS} FROM region WHERE code = ANY(%s)", (sorted(candidates),))}
+    found = {u.code: u for u in _region_units(conn, "SELECT code, name, level, kind, parent_code, source, ST_AsBinary(geom) FROM region WHERE code = ANY(%s)", (sorted(candidates),))}
     child_levels = {code: set(levels) for code, levels in _rows(
         conn, "SELECT parent_code, array_agg(DISTINCT level) FROM region WHERE parent_code = ANY(%s) GROUP BY parent_code",
         (sorted(found),))}
@@ -393,7 +391,7 @@ def load_boundaries(conn: psycopg.Connection, path: Path | str, level: str, code
         changed: list[Unit] = []
         for parent_code, group in progress_bar(list(by_parent.items()), progress, f"fitting {level} units into their parents"):
             file_codes = {f.code for f in group}
-            siblings = _region_units(conn, f"SELECT {_UNIT_COLUMNS} FROM region WHERE parent_code IS NOT DISTINCT FROM %s "
+            siblings = _region_units(conn, "SELECT code, name, level, kind, parent_code, source, ST_AsBinary(geom) FROM region WHERE parent_code IS NOT DISTINCT FROM %s "
                                            "AND level = %s ORDER BY code", (parent_code, level))
             old = {s.code: s for s in siblings}
             mine = [Unit(f.code, f.name, level, _kind(level, f.name), parent_code, source, f.geom) for f in group]
@@ -430,7 +428,7 @@ def load_boundaries(conn: psycopg.Connection, path: Path | str, level: str, code
 
         # the levels below every changed unit: generated ones again, surveyed/real ones kept
         patterns = [u.code + "%" for u in changed]
-        below = _region_units(conn, f"SELECT {_UNIT_COLUMNS} FROM region WHERE code LIKE ANY(%s) ORDER BY code", (patterns,)) if patterns else []
+        below = _region_units(conn, "SELECT code, name, level, kind, parent_code, source, ST_AsBinary(geom) FROM region WHERE code LIKE ANY(%s) ORDER BY code", (patterns,)) if patterns else []
         existing: dict[str, list[Unit]] = {}
         for u in below:
             if u.parent_code is not None:
