@@ -300,7 +300,7 @@ def briefing_data(conn, code: str) -> dict:
     """Everything a briefing shows (raises the regions module's BadRegionCode for an unknown code)."""
     from gridwatch import kpi
     from gridwatch.alerts import list_alerts
-    from gridwatch.api.regions import region_row
+    from gridwatch.regions import region_row
     from gridwatch.stats import region_stats
 
     region = region_row(conn, code)

@@ -16,7 +16,7 @@ import re
 __all__ = [
     "LEVELS", "CODE_LENGTH", "PARENT_LEVEL", "CHILD_LEVEL", "LEVEL_ALIASES", "KIND_RANGES",
     "CodeRangeFull", "normalise_level", "prefecture_kind", "county_kind", "township_kind",
-    "village_kind", "assign_codes", "code_problem", "level_of_code",
+    "village_kind", "assign_codes", "code_problem", "level_of_code", "BadRegionCodeText", "parse_region_code",
 ]
 
 LEVELS: tuple[str, ...] = ("province", "prefecture", "county", "township", "village", "grid")
@@ -168,3 +168,32 @@ def code_problem(code: str, level: str, parent_code: str | None = None) -> str |
     if parent_code is not None and not code.startswith(parent_code):
         return f"code {code!r} does not start with its parent's code {parent_code!r}: a code is its parent's code plus digits"
     return None
+
+
+class BadRegionCodeText(ValueError):
+    """Text that is not a region code of any level (the message says what would be)."""
+
+
+def parse_region_code(text: str) -> str:
+    """The canonical region code of ``text``: ours, or a GB/T 2260 six-digit province/prefecture code.
+
+    Other systems write the province and prefectures as six digits padded with zeros
+    (``620000`` 甘肃省, ``620700`` 张掖市); ours drop the zeros. A real county code never ends in
+    ``00`` and stays as it is. Spaces around the text are ignored. Raises
+    :class:`BadRegionCodeText` for anything that is not a code of some level.
+
+    >>> parse_region_code("620000"), parse_region_code("620700"), parse_region_code("620702")
+    ('62', '6207', '620702')
+    >>> parse_region_code(" 620702100 ")
+    '620702100'
+    """
+    code = (text or "").strip() if isinstance(text, str) else ""
+    if not code.isascii() or not code.isdigit() or level_of_code(code) is None:
+        raise BadRegionCodeText(
+            f"region code {text!r} is not a region code: use 2 (province), 4 (prefecture), 6 (county), "
+            "9 (township), 12 (village) or 15 (grid) digits, e.g. 62 or 620702 (620000 and 620700 work too)")
+    if len(code) == 6 and code.endswith("0000"):
+        return code[:2]
+    if len(code) == 6 and code.endswith("00"):
+        return code[:4]
+    return code

@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 from shapely.geometry import Point
 
 from gridwatch import kpi
-from gridwatch.api.regions import children_features, region_detail
+from gridwatch.regions import children_features, region_detail
 from tests.factories import make_case, make_centre, make_hazard
 
 
@@ -77,6 +77,32 @@ def test_a_malformed_or_unknown_code_is_refused_naming_the_value_and_the_fix(ser
     status, body = get_json(server.url + "/api/v1/regions/6299")
     assert status == 404
     assert body["error"]["value"] == "6299" and "6299" in body["error"]["message"]
+
+
+def test_six_digit_gbt2260_codes_of_the_province_and_a_prefecture_answer_with_the_canonical_code(serve, db_url, tiny):
+    server = serve(db_url)
+    status, body = get_json(server.url + "/api/v1/regions/620000")
+    assert status == 200
+    assert (body["code"], body["name"], body["level"]) == ("62", "甘肃省", "province")
+    status, body = get_json(server.url + "/api/v1/regions/620700")
+    assert status == 200 and (body["code"], body["level"]) == ("6207", "prefecture")
+    assert [a["code"] for a in body["ancestry"]] == ["62"]
+    status, listing = get_json(server.url + "/api/v1/regions?parent=620000")
+    assert status == 200 and [r["code"] for r in listing["regions"]] == ["6201", "6207"]
+    status, fc = get_json(server.url + "/api/v1/regions/620700/children.geojson")
+    assert status == 200 and [f["id"] for f in fc["features"]] == ["620702"]
+    # a real county code (it does not end in 00) stays a county
+    status, body = get_json(server.url + "/api/v1/regions/620702")
+    assert status == 200 and body["code"] == "620702" and body["level"] == "county"
+
+
+def test_an_unknown_six_digit_code_gets_the_usual_not_found_body(serve, db_url, tiny):
+    server = serve(db_url)
+    for code in ("629900", "620799"):
+        status, body = get_json(server.url + f"/api/v1/regions/{code}")
+        assert status == 404, code
+        assert body["error"]["code"] == "not_found" and body["error"]["field"] == "code"
+        assert body["error"]["message"] and body["error"]["message_zh"] and body["error"]["fix"]
 
 
 def test_children_features_carry_the_map_measures_and_a_grid_shows_itself(db_url, conn, tiny):

@@ -16,7 +16,7 @@ from dashboard.figures import empty_figure
 from dashboard.i18n import register, t
 from dashboard.util import db_callback, pool
 from gridwatch.alerts import ALERT_RULES, RULE_NAMES, acknowledge, list_alerts, run_rules
-from gridwatch.api.regions import BadRegionCode, children_features, prefectures, region_row
+from gridwatch.regions import BadRegionCode, children_features, prefectures, region_row
 from gridwatch.db import transaction
 from gridwatch.kpi import UnknownRegion
 

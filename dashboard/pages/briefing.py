@@ -17,7 +17,7 @@ from dashboard.analytics_components import (
 from dashboard.figures import empty_figure, level_bar, region_map, spark_totals, sparkline
 from dashboard.i18n import fmt_datetime, register, t
 from dashboard.util import db_callback, pool
-from gridwatch.api.regions import BadRegionCode, children_features
+from gridwatch.regions import BadRegionCode, canonical_or_raw, children_features
 from gridwatch.db import transaction
 
 dash.register_page(__name__, path="/briefing", path_template="/briefing/<code>", name="工作简报",
@@ -33,7 +33,7 @@ register({
 def layout(code: str | None = None, **_):
     return html.Div(
         [
-            dcc.Store(id="briefing-code", data=code or ""),
+            dcc.Store(id="briefing-code", data=canonical_or_raw(code or "")),
             dcc.Store(id="briefing-data"),
             html.Div(id="briefing-error", className="state-banner state-error", hidden=True, role="alert"),
             html.Div([html.H2(t("state.loading"), id="briefing-title", className="panel-title"),

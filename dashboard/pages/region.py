@@ -23,9 +23,9 @@ from dashboard.figures import (
 from dashboard.i18n import fmt_datetime, fmt_percent, register, t
 from dashboard.util import db_callback, jsonable, pool
 from gridwatch import kpi
-from gridwatch.api.regions import (
+from gridwatch.regions import (
     case_register,
-    MEASURES, BadRegionCode, case_detail, children_features, hazard_detail, region_detail, view_points,
+    MEASURES, BadRegionCode, canonical_or_raw, case_detail, children_features, hazard_detail, region_detail, view_points,
 )
 from gridwatch.db import transaction
 from gridwatch.live import read_versions
@@ -104,6 +104,7 @@ RANK_COLUMNS = ("open", "overdue", "closure_rate", "on_time_rate", "hazards_open
 
 def layout(code: str | None = None, measure: str | None = None, **_):
     measure = measure if measure in MEASURES else "open"
+    code = canonical_or_raw(code or "")
     return html.Div(
         [
             dcc.Location(id="region-nav", refresh="callback-nav"),

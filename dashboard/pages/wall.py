@@ -23,7 +23,7 @@ from dashboard.figures import (
 from dashboard.i18n import fmt_percent, register, t
 from dashboard.util import db_callback, pool
 from gridwatch import config, kpi
-from gridwatch.api.regions import children_features, prefectures, recent_red_alerts, region_row
+from gridwatch.regions import children_features, prefectures, recent_red_alerts, region_row
 from gridwatch.db import transaction
 from gridwatch.live import read_versions
 

@@ -29,7 +29,7 @@ router = APIRouter(route_class=ApiRoute, tags=["alerts & analytics"])
 
 
 def _region(conn, code: str) -> None:
-    from gridwatch.api.regions import region_row
+    from gridwatch.regions import region_row
 
     region_row(conn, code)   # 400 for a malformed code, 404 for one not loaded, naming it
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from gridwatch.api.errors import ApiRoute, error_body, json_response
-from gridwatch.api.regions import MEASURES, check_code, children_features, region_row
+from gridwatch.regions import MEASURES, check_code, children_features, region_row
 from gridwatch.db import transaction
 
 __all__ = ["router", "build_export_map", "export_html"]
