@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from dash import html
 
 from dashboard.figures import GRADE_COLOURS, big_number, level_bar, sparkline
-from dashboard.i18n import fmt_datetime, fmt_number, fmt_percent, register, t
+from gridwatch.i18n import fmt_datetime, fmt_number, fmt_percent, register, t
 
 __all__ = [
     "RULE_TITLES", "rule_label", "alert_text", "alert_card", "alerts_figure", "yoy_panel", "yoy_figure",

@@ -11,10 +11,12 @@ from datetime import date
 
 import plotly.graph_objects as go
 from dash import Patch
-from plotly.colors import sample_colorscale
 
-from dashboard.i18n import fmt_percent, register, t
-from dashboard.maps import local_style, tile_layers, zoom_for_bounds
+from dashboard.maps import local_style, tile_layers
+from gridwatch.display import (
+    GRADE_COLOURS, MEASURE_SCALES, NO_DATA, fmt_measure, is_generated, measure_colours, measure_label, zoom_for_bounds,
+)
+from gridwatch.i18n import register, t
 
 __all__ = [
     "MEASURE_SCALES", "GRADE_COLOURS", "measure_label", "sort_rows", "fmt_measure", "big_number", "fmt_day", "measure_colours",
@@ -22,21 +24,12 @@ __all__ = [
 ]
 
 register({
-    "measure.open": {"zh": "未结案件", "en": "Open cases"},
-    "measure.overdue": {"zh": "逾期案件", "en": "Overdue cases"},
-    "measure.cases_per_grid": {"zh": "网格均案件数（30天）", "en": "Cases per grid (30 days)"},
-    "measure.hazards_open": {"zh": "未销号隐患", "en": "Open hazards"},
-    "measure.coverage": {"zh": "实体化中心覆盖率", "en": "Entity-centre coverage"},
     "level.province": {"zh": "省", "en": "Province"},
     "level.prefecture": {"zh": "市州", "en": "Prefecture"},
     "level.county": {"zh": "县区", "en": "County"},
     "level.township": {"zh": "乡镇街道", "en": "Township"},
     "level.village": {"zh": "村社区", "en": "Village"},
     "level.grid": {"zh": "网格", "en": "Grid"},
-    "col.name": {"zh": "名称", "en": "Name"},
-    "legend.surveyed": {"zh": "实测边界", "en": "Surveyed boundaries"},
-    "legend.generated": {"zh": "生成边界（示意，非实测）", "en": "Generated boundaries (schematic, not surveyed)"},
-    "legend.nodata": {"zh": "无数据", "en": "No data"},
     "legend.bubbles": {"zh": "未结案件数", "en": "Open cases"},
     "legend.cases": {"zh": "案件（按等级着色）", "en": "Cases (coloured by grade)"},
     "legend.hazards": {"zh": "隐患（按等级着色）", "en": "Hazards (coloured by grade)"},
@@ -52,35 +45,7 @@ register({
     "grade.yellow": {"zh": "黄色", "en": "Yellow"},
 })
 
-MEASURE_SCALES = {
-    "open": "YlOrRd",
-    "overdue": "Reds",
-    "cases_per_grid": "Oranges",
-    "hazards_open": "Purples",
-    "coverage": "Greens",
-}
-GRADE_COLOURS = {"red": "#d7191c", "orange": "#fd8d3c", "yellow": "#e6c200"}
-NO_DATA = "#c8ced6"
 DARK = "#0b1220"
-
-
-def measure_label(measure: str, lang: str | None = "zh") -> str:
-    return t(f"measure.{measure}", lang)
-
-
-def fmt_measure(measure: str, value, lang: str | None = "zh") -> str:
-    """A measure's value as shown: coverage as a percentage, cases per grid with one decimal.
-
-    >>> fmt_measure("coverage", 0.5), fmt_measure("cases_per_grid", 2.25), fmt_measure("open", 1234)
-    ('50.0%', '2.2', '1,234')
-    """
-    if value is None:
-        return "—"
-    if measure == "coverage":
-        return fmt_percent(value, lang)
-    if measure == "cases_per_grid":
-        return f"{value:,.1f}"
-    return f"{int(value):,}"
 
 
 def big_number(value, lang: str | None = "zh") -> str:
@@ -105,21 +70,6 @@ def fmt_day(day: str | date, lang: str | None = "zh") -> str:
     return f"{d.month}月{d.day}日" if (lang or "zh") == "zh" else d.strftime("%d %b").lstrip("0")
 
 
-def measure_colours(values: list, measure: str) -> list[str]:
-    """The fill colour of each value on the measure's scale (None → grey); for folium exports."""
-    real = [v for v in values if v is not None]
-    top = max(real) if real else 0
-    top = 1.0 if measure == "coverage" else (top or 1)
-    scale = MEASURE_SCALES.get(measure, "YlOrRd")
-    out = []
-    for v in values:
-        if v is None:
-            out.append(NO_DATA)
-        else:
-            out.append(sample_colorscale(scale, [min(max(v / top, 0.0), 1.0)], colortype="rgb")[0])
-    return out
-
-
 def sort_rows(rows: list[dict], key: str, desc: bool) -> list[dict]:
     """Rows by ``key``, missing values (None) always last, ties in code order.
 
@@ -129,10 +79,6 @@ def sort_rows(rows: list[dict], key: str, desc: bool) -> list[dict]:
     present = sorted((r for r in rows if r.get(key) is not None), key=lambda r: r["code"])
     present.sort(key=lambda r: r[key], reverse=desc)  # stable: ties stay in code order
     return present + sorted((r for r in rows if r.get(key) is None), key=lambda r: r["code"])
-
-
-def is_generated(source: str | None) -> bool:
-    return (source or "") == "generated"
 
 
 def empty_figure(message: str = "", dark: bool = False) -> go.Figure:

@@ -9,10 +9,8 @@ site-relative with the layer's data version (``?v=``); the page makes them absol
 
 from __future__ import annotations
 
-import math
-
 from gridwatch import config
-from gridwatch.api.tiles import tile_path
+from gridwatch.display import tile_path, zoom_for_bounds
 from layers import LAYERS, Layer
 from layers.render import versions_of
 
@@ -20,7 +18,6 @@ __all__ = ["local_style", "tile_layers", "zoom_for_bounds", "map_layer", "LIGHT_
 
 LIGHT_BACKGROUND = "#eef1f4"
 DARK_BACKGROUND = "#0b1220"
-TILE_PX = 512  # MapLibre's zoom is defined on 512-px tiles
 
 
 def local_style(dark: bool = False, basemap_url: str | None = None) -> dict:
@@ -77,26 +74,3 @@ def tile_layers(versions: dict[str, int] | None, names: tuple[str, ...] | None =
     versions = versions or {}
     chosen = [layer for layer in LAYERS if (layer.name in names if names is not None else layer.visible)]
     return [map_layer(layer, versions_of(versions, layer), dark=dark) for layer in chosen]
-
-
-def zoom_for_bounds(bounds: list[float] | tuple[float, ...], width_px: int = 900, height_px: int = 640,
-                    padding: float = 0.3) -> tuple[dict, float]:
-    """({lon, lat} centre, zoom) that fits lon/lat ``bounds`` in a map of the given size.
-
-    >>> centre, zoom = zoom_for_bounds((100.0, 35.0, 104.0, 39.0))
-    >>> centre["lon"], round(zoom, 1)
-    (102.0, 6.2)
-    """
-    xmin, ymin, xmax, ymax = bounds
-
-    def merc(lat: float) -> float:
-        lat = max(min(lat, 85.0), -85.0)
-        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
-
-    dlon = max(xmax - xmin, 1e-6)
-    dy = max(merc(ymax) - merc(ymin), 1e-8)
-    zx = math.log2(width_px * 360.0 / (TILE_PX * dlon))
-    zy = math.log2(height_px * 2 * math.pi / (TILE_PX * dy))
-    zoom = max(0.0, min(zx, zy, 18.0) - padding)
-    lat_c = math.degrees(2 * math.atan(math.exp((merc(ymin) + merc(ymax)) / 2)) - math.pi / 2)
-    return {"lon": (xmin + xmax) / 2, "lat": lat_c}, zoom

@@ -21,7 +21,7 @@ import time
 import dash
 from dash import Input, Output, State, clientside_callback, dcc, html, no_update
 
-from dashboard.i18n import register, t
+from gridwatch.i18n import register, t
 from dashboard.util import listener
 from gridwatch import config
 

@@ -13,7 +13,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
 from dashboard.analytics_components import alert_card, alerts_figure, rule_label
 from dashboard.figures import empty_figure
-from dashboard.i18n import register, t
+from gridwatch.i18n import register, t
 from dashboard.util import db_callback, pool
 from gridwatch.alerts import ALERT_RULES, RULE_NAMES, acknowledge, list_alerts, run_rules
 from gridwatch.regions import BadRegionCode, children_features, prefectures, region_row

@@ -15,7 +15,7 @@ from dashboard.analytics_components import (
     alert_card, alerts_figure, briefing_data, kpi_items, local_time, series_figure, yoy_figure, yoy_panel,
 )
 from dashboard.figures import empty_figure, level_bar, region_map, spark_totals, sparkline
-from dashboard.i18n import fmt_datetime, register, t
+from gridwatch.i18n import fmt_datetime, register, t
 from dashboard.util import db_callback, pool
 from gridwatch.regions import BadRegionCode, canonical_or_raw, children_features
 from gridwatch.db import transaction

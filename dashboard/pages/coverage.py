@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 import psycopg
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
-from dashboard.i18n import fmt_number, fmt_percent, register, t
+from gridwatch.i18n import fmt_number, fmt_percent, register, t
 from dashboard.maps import local_style, zoom_for_bounds
 from dashboard.util import db_callback, jsonable, pool
 from geo.coverage import geodesic_circle

@@ -20,7 +20,7 @@ from dashboard.figures import (
     big_number, fmt_measure, grade_bar, is_generated, level_bar, measure_label, region_map, sort_rows, spark_totals, sparkline,
     figure_patch, figure_signature, with_geometry,
 )
-from dashboard.i18n import fmt_datetime, fmt_percent, register, t
+from gridwatch.i18n import fmt_datetime, fmt_percent, register, t
 from dashboard.util import db_callback, jsonable, pool
 from gridwatch import kpi
 from gridwatch.regions import (

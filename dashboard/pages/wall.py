@@ -20,7 +20,7 @@ from dashboard.analytics_components import province_yoy, takeover_alerts, yoy_pa
 from dashboard.figures import (
     GRADE_COLOURS, big_number, empty_figure, figure_patch, figure_signature, spark_totals, sparkline, wall_map, with_geometry,
 )
-from dashboard.i18n import fmt_percent, register, t
+from gridwatch.i18n import fmt_percent, register, t
 from dashboard.util import db_callback, pool
 from gridwatch import config, kpi
 from gridwatch.regions import children_features, prefectures, recent_red_alerts, region_row

@@ -39,7 +39,7 @@ def build_export_map(conn, code: str, measure: str = "open", lang: str = "zh"):
     import folium
 
     from dashboard.figures import fmt_measure, is_generated, measure_colours, measure_label
-    from dashboard.i18n import t
+    from gridwatch.i18n import t
     from dashboard.maps import zoom_for_bounds
     from layers import LAYERS
     from layers.render import layer_geojson
@@ -110,7 +110,7 @@ def build_export_map(conn, code: str, measure: str = "open", lang: str = "zh"):
 
 def _legend(name, label, colours, fc, measure, lang, any_generated, drawn) -> str:
     from dashboard.figures import fmt_measure
-    from dashboard.i18n import t
+    from gridwatch.i18n import t
 
     esc = htmlmod.escape
     rows = []

@@ -15,20 +15,16 @@ from fastapi.responses import JSONResponse, Response
 
 import layers
 from gridwatch.db import transaction
+from gridwatch.display import tile_path
 from layers.render import check_tile_address, layer_version, render_tile, tile_etag
 
-__all__ = ["router", "MVT_TYPE", "tile_path"]
+__all__ = ["router", "MVT_TYPE"]
 
 router = APIRouter(tags=["tiles"])
 
 MVT_TYPE = "application/vnd.mapbox-vector-tile"
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
-
-
-def tile_path(layer: str, version: str) -> str:
-    """The site-relative tile URL template of ``layer`` at data ``version``."""
-    return f"/tiles/{layer}/{{z}}/{{x}}/{{y}}.pbf?v={version}"
 
 
 def _db_down(exc: Exception) -> JSONResponse:

@@ -1,7 +1,8 @@
 """Chinese first, English available: UI strings, number and date formats per language.
 
-Pages add their own strings with ``register({...})`` at import (constants only, no data) and look
-them up with ``t(key, lang)``. The chosen language lives in the browser (dcc.Store ``shell-lang``).
+Core modules and dashboard pages add their own strings with ``register({...})`` at import
+(constants only, no data) and look them up with ``t(key, lang)``. Reports (exports, the briefing) use the same strings. The chosen
+language of the dashboard lives in the browser (dcc.Store ``shell-lang``).
 """
 
 from __future__ import annotations
