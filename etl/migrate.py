@@ -1,4 +1,9 @@
-"""Apply the numbered plain-SQL migrations in ``etl/migrations`` in order, once each."""
+"""Apply the numbered plain-SQL migrations in ``etl/migrations`` in order, once each.
+
+The ledger (``schema_migration``) keeps the sha256 of each applied file. Before applying anything
+(and when the server starts) :func:`verify` compares them with the files: a migration changed after
+it was applied is refused by name, since the database no longer matches what the file says.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 
-__all__ = ["Migration", "MigrationError", "discover", "migrate", "applied"]
+__all__ = ["Migration", "MigrationError", "discover", "migrate", "applied", "verify", "changed"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _NAME = re.compile(r"^(\d{4})-[a-z0-9-]+\.sql$")
@@ -54,6 +59,80 @@ def _ensure_ledger(conn: psycopg.Connection) -> None:
                checksum text NOT NULL,
                applied_at timestamptz NOT NULL DEFAULT now())"""
     )
+    # ledgers written before checksums were kept: add the column (filled in by _backfill)
+    conn.execute("ALTER TABLE schema_migration ADD COLUMN IF NOT EXISTS checksum text")
+
+
+def _backfill(conn: psycopg.Connection, migrations: list[Migration]) -> None:
+    """Record the file's checksum for applied migrations that have none (an older ledger).
+
+    The file as it is now is the best witness of what was applied; from here on it is guarded.
+    """
+    for mig in migrations:
+        conn.execute(
+            "UPDATE schema_migration SET checksum = %s WHERE number = %s AND name = %s AND coalesce(checksum, '') = ''",
+            (mig.checksum, mig.number, mig.name),
+        )
+
+
+def changed(conn: psycopg.Connection, folder: Path = MIGRATIONS_DIR) -> list[str]:
+    """One message per applied migration whose file changed (or went missing) since it was applied."""
+    files = {m.number: m for m in discover(folder)}
+    rows = conn.execute("SELECT number, name, checksum FROM schema_migration ORDER BY number").fetchall()
+    problems: list[str] = []
+    for row in rows:
+        number, name, stored = (row["number"], row["name"], row["checksum"]) if isinstance(row, dict) else row
+        mig = files.get(number)
+        where = folder / f"{name}.sql"
+        try:
+            shown = where.relative_to(MIGRATIONS_DIR.parent.parent)
+        except ValueError:
+            shown = where
+        if mig is None or mig.name != name:
+            now = f"the folder has {mig.path.name} under that number" if mig else "its file is gone"
+            problems.append(
+                f"migration {name}.sql was applied but {now}: restore {name}.sql as it was applied "
+                f"(git log -- {shown}) and put any change in a new numbered migration"
+            )
+        elif stored and stored != mig.checksum:
+            problems.append(
+                f"migration {mig.path.name} was applied with checksum {stored[:12]} but the file now has "
+                f"{mig.checksum[:12]}: restore the file as it was applied (git log -p -- {shown}) "
+                f"and put the change in a new numbered migration"
+            )
+    return problems
+
+
+def verify(conn: psycopg.Connection, folder: Path = MIGRATIONS_DIR) -> None:
+    """Refuse (MigrationError naming each file) when an applied migration's file has changed.
+
+    Upgrades an old ledger first (adds and backfills checksums); a database without a ledger has
+    nothing applied and passes. Commits its own work; leaves ``conn`` as it found it.
+    """
+    previous_autocommit = conn.autocommit
+    if not previous_autocommit:
+        conn.commit()
+    conn.autocommit = True
+    try:
+        row = conn.execute("SELECT to_regclass('schema_migration') IS NOT NULL").fetchone()
+        if not (row["?column?"] if isinstance(row, dict) else row[0]):
+            return
+        conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        try:
+            _check(conn, folder)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+    finally:
+        conn.autocommit = previous_autocommit
+
+
+def _check(conn: psycopg.Connection, folder: Path) -> None:
+    """Under the advisory lock: upgrade the ledger, then refuse changed migrations."""
+    _ensure_ledger(conn)
+    _backfill(conn, discover(folder))
+    problems = changed(conn, folder)
+    if problems:
+        raise MigrationError("\n".join(problems))
 
 
 def applied(conn: psycopg.Connection) -> dict[int, str]:
@@ -113,6 +192,7 @@ def migrate(conn: psycopg.Connection, folder: Path = MIGRATIONS_DIR, progress=No
     """Apply every migration not yet in the ledger, each in its own transaction. Returns their names.
 
     A failing migration is rolled back whole and raises MigrationError naming file and statement.
+    An applied migration whose file has changed since is refused first (see :func:`verify`).
     """
     done: list[str] = []
     previous_autocommit = conn.autocommit
@@ -120,7 +200,7 @@ def migrate(conn: psycopg.Connection, folder: Path = MIGRATIONS_DIR, progress=No
     try:
         conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         try:
-            _ensure_ledger(conn)
+            _check(conn, folder)
             have = applied(conn)
             for mig in discover(folder):
                 if mig.number in have:

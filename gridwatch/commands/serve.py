@@ -21,7 +21,30 @@ def run(args: argparse.Namespace) -> int:
 
     from dashboard.server import create_app
 
+    if not _migrations_unchanged(args.database_url):
+        return 1
     app = create_app(args.database_url)
     print(f"gridwatch dashboard on http://{args.host}:{args.port}/  (API docs: /docs)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
+
+
+def _migrations_unchanged(url: str | None) -> bool:
+    """False (and says which file and what to do) when an applied migration's file has changed.
+
+    A database that is not reachable yet passes: the pages say so and retry until it is.
+    """
+    import psycopg
+
+    from etl.migrate import MigrationError, verify
+    from gridwatch import db
+
+    try:
+        with psycopg.connect(url or db.database_url(), connect_timeout=5) as conn:
+            verify(conn)
+    except MigrationError as exc:
+        print(f"gridwatch serve: {exc}", flush=True)
+        return False
+    except psycopg.OperationalError:
+        pass
+    return True
