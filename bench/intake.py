@@ -95,7 +95,7 @@ def run(database_url: str) -> list[dict]:
         # 2. over HTTP against a real server
         import uvicorn
 
-        from dashboard.server import create_app
+        from gridwatch.server import create_app
 
         port = _free_port()
         app = create_app(database_url)

@@ -76,7 +76,7 @@ def run(database_url: str) -> list[dict]:
     import uvicorn
 
     import layers
-    from dashboard.server import create_app
+    from gridwatch.server import create_app
     from layers.render import tile_query
 
     with psycopg.connect(database_url, row_factory=dict_row) as conn:

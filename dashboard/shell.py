@@ -16,6 +16,7 @@ A page can ask for a full-screen shell (no header) by registering with ``fullscr
 
 from __future__ import annotations
 
+import inspect
 import time
 
 import dash
@@ -46,10 +47,8 @@ async def prime_dash_pages() -> None:
     first request whose path is ``/`` or ``/_dash-*``. A first visit straight to ``/wall`` or
     ``/region/<code>`` would get a page built before that, missing the router's script (the browser
     logs "Cannot read properties of undefined (reading 'apply')"). Awaited from a startup hook
-    (``gridwatch/api/export.py``).
+    (``gridwatch/server.py``).
     """
-    import inspect
-
     app = dash.get_app()
     # Dash's renderer opens a WebSocket whenever the backend could serve one, even with
     # websocket_callbacks off; uvicorn here has no WebSocket library, so each page would retry

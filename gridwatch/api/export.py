@@ -21,15 +21,7 @@ from gridwatch.db import transaction
 __all__ = ["router", "build_export_map", "export_html"]
 
 
-async def _prime_dash() -> None:
-    from dashboard.shell import prime_dash_pages
-
-    await prime_dash_pages()
-
-
-# on_startup: Dash's FastAPI backend finishes setting pages up on the first /_dash-* request, after
-# the first page's HTML was already sent; priming it at startup keeps that first page whole.
-router = APIRouter(route_class=ApiRoute, tags=["export"], on_startup=[_prime_dash])
+router = APIRouter(route_class=ApiRoute, tags=["export"])
 
 EXPORT_SIZE = (1000, 700)
 

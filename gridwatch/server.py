@@ -1,4 +1,7 @@
-"""The one server process: Dash pages on FastAPI, plus tiles, the JSON API and /healthz.
+"""The assembly: one server process, Dash pages on FastAPI, plus tiles, the JSON API and /healthz.
+
+The only module that imports both faces (``dashboard/`` and ``gridwatch/api/``); the faces never
+import each other, and ``gridwatch serve`` and the tests build the app here.
 
 ``create_app`` opens nothing at import time; it builds the FastAPI app, includes every router in
 ``ROUTERS`` (before Dash adds its catch-all page route), then mounts Dash with its pages.
@@ -10,9 +13,13 @@ import importlib
 from pathlib import Path
 
 import dash
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
+import dashboard
+from dashboard.shell import layout as shell_layout
+from dashboard.shell import prime_dash_pages
 from gridwatch import __version__, config
+from gridwatch.api.errors import install_error_handlers
 from gridwatch.db import database_url, open_pool
 from gridwatch.live import VersionListener
 
@@ -32,7 +39,7 @@ ROUTERS: tuple[str, ...] = (
     "gridwatch.api.alerts",
 )
 
-HERE = Path(__file__).resolve().parent
+DASHBOARD = Path(dashboard.__file__).resolve().parent
 
 
 def create_app(url: str | None = None) -> FastAPI:
@@ -48,20 +55,22 @@ def create_app(url: str | None = None) -> FastAPI:
     server.state.listener = VersionListener(url).start()
     for module in ROUTERS:
         server.include_router(importlib.import_module(module).router)
+    install_error_handlers(server)   # core errors → 404/409/422, validation → 422, database down → 503
+    # Dash's FastAPI backend finishes setting pages up on the first /_dash-* request, after the
+    # first page's HTML was already sent; priming it at startup keeps that first page whole.
+    server.include_router(APIRouter(on_startup=[prime_dash_pages]))
 
     app = dash.Dash(
         "dashboard",
         server=server,
         use_pages=True,
-        pages_folder=str(HERE / "pages"),
-        assets_folder=str(HERE / "assets"),
+        pages_folder=str(DASHBOARD / "pages"),
+        assets_folder=str(DASHBOARD / "assets"),
         title="综治中心 · gridwatch",
         update_title=None,
         suppress_callback_exceptions=True,
         serve_locally=True,
     )
-    from dashboard.shell import layout as shell_layout
-
     app.layout = shell_layout
     server.state.dash_app = app
     server.state.settings = {s.name: config.get(s.name) for s in config.SETTINGS if s.name != "DATABASE_URL"}
