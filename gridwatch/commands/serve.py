@@ -17,9 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
+    import uvicorn  # heavy: the web stack loads only when serving, so other commands start fast
 
-    from dashboard.server import create_app
+    from gridwatch.server import create_app  # heavy: Dash, FastAPI and every page load only when serving
 
     if not _migrations_unchanged(args.database_url):
         return 1
