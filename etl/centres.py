@@ -31,118 +31,33 @@ import argparse
 import csv
 import io
 import json
-import math
-import re
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import psycopg
 from psycopg.rows import dict_row
 
-from gridwatch.db import load_sql, transaction
+from gridwatch import coverage
+from gridwatch.coverage.registry import (
+    LEVELS, LOCK_KEY, NEAR_M, STATUSES, CentreLoadError, CentreRow, parse_row, validate, write_centres,
+)
+from gridwatch.db import database_url, execute, load_sql, transaction
+from gridwatch.errors import DomainError
 
 __all__ = [
     "CentreRow", "CentreLoadError", "LEVELS", "STATUSES", "NEAR_M", "DEMO_ESTABLISHED_ONLY",
     "read_file", "read_csv", "read_geojson", "validate", "write_centres", "load_file", "load_demo",
     "add_arguments", "run",
 ]
+# Validation and writes live in the core (gridwatch.coverage.registry); this module reads files and
+# generates the demo, then calls it. The names above stay importable from here for callers.
 
 HERE = Path(__file__).resolve().parent
-LEVELS = ("province", "prefecture", "county", "township", "village")
-STATUSES = ("planned", "established", "entity")
-NEAR_M = 2_000.0                 # a centre may sit this far outside its region (a seat on the boundary)
 DEMO_ESTABLISHED_ONLY = ("620923", "620924", "623025")   # 肃北, 阿克塞, 玛曲: established, not yet entity
-LOCK_KEY = 620_000_040           # advisory lock: two registry loads never interleave
-MAX_MESSAGES = 30
-_SPLIT_DEPTS = re.compile(r"[;；、|]")
 
 
-class CentreLoadError(ValueError):
-    """The file (or request) was refused and nothing was written; the message names every bad row."""
-
-    def __init__(self, problems: Sequence[str]):
-        self.problems = list(problems)
-        shown = self.problems[:MAX_MESSAGES]
-        more = len(self.problems) - len(shown)
-        text = "\n".join(f"  {p}" for p in shown) + (f"\n  … and {more} more" if more > 0 else "")
-        super().__init__(f"{len(self.problems)} problem(s), nothing was written:\n{text}")
-
-
-@dataclass
-class CentreRow:
-    """One centre to write, with where it came from (``where``: 'row 3', 'feature 2', 'request')."""
-
-    where: str
-    name: str
-    level: str
-    region_code: str
-    lon: float
-    lat: float
-    status: str = "established"
-    staff: int | None = None
-    address: str | None = None
-    phone: str | None = None
-    departments: tuple[str, ...] = field(default_factory=tuple)
-
-
-# ------------------------------------------------------------------------- reading files
-
-def _text(value) -> str | None:
-    if value is None:
-        return None
-    s = str(value).strip()
-    return s or None
-
-
-def _number(where: str, name: str, value, problems: list[str]) -> float | None:
-    s = _text(value)
-    if s is None:
-        problems.append(f"{where}: {name} is empty; give decimal degrees (e.g. 103.834)")
-        return None
-    try:
-        x = float(s)
-    except ValueError:
-        problems.append(f"{where}: {name} {s!r} is not a number; give decimal degrees (e.g. 103.834)")
-        return None
-    if not math.isfinite(x):
-        problems.append(f"{where}: {name} {s!r} is not a finite number")
-        return None
-    return x
-
-
-def parse_row(where: str, props: dict, lon, lat, problems: list[str]) -> CentreRow | None:
-    """A CentreRow from raw values, or None after appending what is wrong to ``problems``."""
-    before = len(problems)
-    name = _text(props.get("name"))
-    if name is None:
-        problems.append(f"{where}: name is empty; every centre needs a name (e.g. 城关区综治中心)")
-    level = (_text(props.get("level")) or "").lower()
-    if level not in LEVELS:
-        problems.append(f"{where}: level {props.get('level')!r} is not known; use one of {', '.join(LEVELS)}")
-    code = _text(props.get("region_code"))
-    if code is None or not code.isdigit():
-        problems.append(f"{where}: region_code {props.get('region_code')!r} is not a region code; use digits such as 620102")
-    status = (_text(props.get("status")) or "established").lower()
-    if status not in STATUSES:
-        problems.append(f"{where}: status {props.get('status')!r} is not known; use planned, established or entity (实体化)")
-    staff_text = _text(props.get("staff"))
-    staff = None
-    if staff_text is not None:
-        try:
-            staff = int(float(staff_text))
-            if staff < 0 or staff != float(staff_text):
-                raise ValueError
-        except ValueError:
-            problems.append(f"{where}: staff {staff_text!r} is not a whole number of people (0 or more)")
-    x = _number(where, "lon", lon, problems)
-    y = _number(where, "lat", lat, problems)
-    depts = tuple(d.strip() for d in _SPLIT_DEPTS.split(_text(props.get("departments")) or "") if d.strip())
-    if len(problems) > before:
-        return None
-    return CentreRow(where, name, level, code, x, y, status, staff, _text(props.get("address")), _text(props.get("phone")), depts)
+# ------------------------------------------------------------------------- reading files (rows → gridwatch.coverage.registry)
 
 
 _LON = ("lon", "longitude", "lng", "经度")
@@ -222,105 +137,16 @@ def read_file(path: Path | str) -> list[CentreRow]:
     raise CentreLoadError([f"{path.name}: unknown file type {suffix!r}; give a .csv (with lon/lat columns) or a .geojson"])
 
 
-# ------------------------------------------------------------------------- checking against the database
-
-def _label(row: CentreRow) -> str:
-    return f"{row.where} ({row.name})"
-
-
-def validate(conn, rows: Sequence[CentreRow], *, ignore_ids: Iterable[int] = ()) -> list[str]:
-    """Everything wrong with ``rows`` against the database (one set-based query); [] when all is well."""
-    problems: list[str] = []
-    seen: dict[tuple[str, str], str] = {}
-    for r in rows:
-        key = (r.region_code, r.name)
-        if key in seen:
-            problems.append(f"{_label(r)}: the same name and region_code as {seen[key]}; a region's centres need different names")
-        seen.setdefault(key, r.where)
-    if not rows:
-        return problems
-    cur = conn.cursor(row_factory=dict_row)
-    found = cur.execute(load_sql(HERE, "centres-validate"), {
-        "nos": list(range(len(rows))), "codes": [r.region_code for r in rows], "lons": [r.lon for r in rows],
-        "lats": [r.lat for r in rows], "near_m": NEAR_M,
-    }).fetchall()
-    for f in found:
-        r = rows[f["no"]]
-        if f["region_level"] is None:
-            problems.append(f"{_label(r)}: region_code {r.region_code} is not a known region; check the code "
-                            f"(load the hierarchy first: gridwatch etl gansu)")
-            continue
-        if f["region_level"] != r.level:
-            problems.append(f"{_label(r)}: level {r.level!r} does not match region {r.region_code} ({f['region_name']}), "
-                            f"which is a {f['region_level']}; use level {f['region_level']} or the code of a {r.level}")
-        if not f["in_gansu"]:
-            hint = "; did you swap lat/long?" if f["swapped_in_gansu"] else "; check the coordinates (WGS84/CGCS2000 degrees)"
-            problems.append(f"{_label(r)}: longitude {r.lon} latitude {r.lat} is outside Gansu{hint}")
-        elif f["outside_m"] is not None and f["outside_m"] > NEAR_M:
-            problems.append(f"{_label(r)}: the point ({r.lon}, {r.lat}) is {f['outside_m'] / 1000:.1f} km outside its region "
-                            f"{r.region_code} ({f['region_name']}); move it inside, or within {NEAR_M / 1000:.0f} km of its boundary")
-    wanted = [(i, d) for i, r in enumerate(rows) for d in r.departments]
-    if wanted:
-        known = cur.execute(
-            """SELECT w.no, w.dept, d.id FROM unnest(%s::int[], %s::text[], %s::text[]) AS w(no, code, dept)
-               LEFT JOIN LATERAL (SELECT id FROM department d WHERE d.region_code = w.code AND d.name = w.dept
-                                  ORDER BY id LIMIT 1) d ON true""",
-            ([i for i, _ in wanted], [rows[i].region_code for i, _ in wanted], [d for _, d in wanted])).fetchall()
-        for k in known:
-            if k["id"] is None:
-                r = rows[k["no"]]
-                problems.append(f"{_label(r)}: department {k['dept']!r} is not a department of region {r.region_code}; "
-                                f"load the departments first or correct the name")
-    return problems
-
-
-def write_centres(conn, rows: Sequence[CentreRow], *, replace: bool = False) -> dict:
-    """Validate and upsert ``rows`` into the real registry in one transaction; all-or-nothing.
-
-    Rows match registry centres by (region_code, name). ``replace`` also deletes registry centres the
-    rows do not name. Returns {"written": n, "deleted": n, "ids": [...]} (ids in row order).
-    """
-    with transaction(conn) as c:
-        c.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-        problems = validate(c, rows)
-        if problems:
-            raise CentreLoadError(problems)
-        cur = c.cursor(row_factory=dict_row)
-        got = cur.execute(load_sql(HERE, "centres-upsert"), {
-            "nos": list(range(len(rows))), "names": [r.name for r in rows], "levels": [r.level for r in rows],
-            "codes": [r.region_code for r in rows], "statuses": [r.status for r in rows], "staff": [r.staff for r in rows],
-            "addresses": [r.address for r in rows], "phones": [r.phone for r in rows],
-            "lons": [r.lon for r in rows], "lats": [r.lat for r in rows],
-        }).fetchall()
-        by_key = {(g["region_code"], g["name"]): g["id"] for g in got}
-        ids = [by_key[(r.region_code, r.name)] for r in rows]
-        cur.execute("DELETE FROM centre_department WHERE centre_id = ANY(%s)", (ids,))
-        pairs = [(ids[i], r.region_code, d) for i, r in enumerate(rows) for d in r.departments]
-        if pairs:
-            cur.execute(
-                """INSERT INTO centre_department (centre_id, department_id)
-                   SELECT DISTINCT p.id, d.id FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS p(id, code, dept)
-                   JOIN department d ON d.region_code = p.code AND d.name = p.dept
-                   ON CONFLICT DO NOTHING""",
-                ([p[0] for p in pairs], [p[1] for p in pairs], [p[2] for p in pairs]))
-        deleted = 0
-        if replace:
-            deleted = cur.execute("DELETE FROM centre WHERE scenario IS NULL AND NOT (id = ANY(%s))", (ids,)).rowcount
-    return {"written": len(ids), "deleted": deleted, "ids": ids}
-
-
 def _registry_count(conn) -> int:
-    return conn.cursor(row_factory=dict_row).execute("SELECT count(*) AS n FROM centre WHERE scenario IS NULL").fetchone()["n"]
+    return execute(conn, "SELECT count(*) AS n FROM centre WHERE scenario IS NULL").fetchone()["n"]
 
 
 def _coverage_missing(conn) -> bool:
-    return conn.cursor(row_factory=dict_row).execute("SELECT NOT EXISTS (SELECT 1 FROM coverage_params) AS x").fetchone()["x"]
+    return execute(conn, "SELECT NOT EXISTS (SELECT 1 FROM coverage_params) AS x").fetchone()["x"]
 
 
 def load_file(conn, path: Path | str, *, replace: bool = False, recompute: bool = True) -> dict:
     """Read, validate and write a CSV/GeoJSON registry file, then recompute the stored coverage (one transaction)."""
-    from gridwatch import coverage
-
     started = time.perf_counter()
     rows = read_file(path)
     with transaction(conn) as c:
@@ -333,12 +159,10 @@ def load_file(conn, path: Path | str, *, replace: bool = False, recompute: bool 
 
 def load_demo(conn, *, replace: bool = False, recompute: bool = True) -> dict:
     """Generate the demo registry from the loaded hierarchy (only into an empty registry unless ``replace``)."""
-    from gridwatch import coverage
-
     started = time.perf_counter()
     with transaction(conn) as c:
         c.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-        cur = c.cursor(row_factory=dict_row)
+        cur = c.cursor(row_factory=dict_row)   # a cursor: several statements below
         if not cur.execute("SELECT EXISTS (SELECT 1 FROM region WHERE level = 'province') AS x").fetchone()["x"]:
             raise CentreLoadError(["the region table has no province: load the hierarchy first (gridwatch etl gansu)"])
         existing = _registry_count(c)
@@ -374,19 +198,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gridwatch import db
-    from gridwatch.coverage import CoverageError
-
     if bool(args.file) == bool(args.demo):
         print("gridwatch etl centres: give either FILE or --demo (see --help)", file=sys.stderr)
         return 2
-    with psycopg.connect(db.database_url(), row_factory=dict_row) as conn:
+    with psycopg.connect(database_url(), row_factory=dict_row) as conn:
         try:
             if args.demo:
                 result = load_demo(conn, replace=args.replace, recompute=not args.no_recompute)
             else:
                 result = load_file(conn, args.file, replace=args.replace, recompute=not args.no_recompute)
-        except (CentreLoadError, CoverageError) as exc:
+        except DomainError as exc:   # CentreLoadError, CoverageError, NotFound: the message says what to fix
             print(f"gridwatch etl centres: {exc}", file=sys.stderr)
             return 1
     if args.json:

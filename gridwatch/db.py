@@ -17,7 +17,7 @@ from psycopg_pool import ConnectionPool
 
 from gridwatch import config
 
-__all__ = ["database_url", "embedded_cluster", "open_pool", "transaction", "load_sql", "versions"]
+__all__ = ["database_url", "embedded_cluster", "open_pool", "transaction", "load_sql", "versions", "execute", "fetch_all"]
 
 
 def embedded_cluster():
@@ -75,6 +75,20 @@ def _tx(conn: psycopg.Connection, region_scope: str | None, readonly: bool) -> I
             conn.execute("SET TRANSACTION READ ONLY")
         conn.execute("SELECT set_config('gridwatch.region_scope', %s, true)", (region_scope or "",))
         yield
+
+
+def execute(conn: psycopg.Connection, query, params=None) -> psycopg.Cursor:
+    """Execute ``query`` on a dict-row cursor (rows are dicts whatever the connection's row factory).
+
+    The one dict-row idiom of the project: pooled connections already return dicts; this also
+    holds for a connection a caller opened without ``row_factory=dict_row``.
+    """
+    return conn.cursor(row_factory=dict_row).execute(query, params)
+
+
+def fetch_all(conn: psycopg.Connection, query, params=None) -> list[dict]:
+    """All rows of ``query`` as dicts."""
+    return execute(conn, query, params).fetchall()
 
 
 _SQL_CACHE: dict[Path, str] = {}

@@ -28,6 +28,7 @@ import psycopg
 from psycopg import sql
 
 from gridwatch.db import load_sql
+from gridwatch.errors import DomainError, NotFound
 
 __all__ = [
     "InputError", "NotFound", "COORD_SYSTEMS", "CHANNELS", "GRADES", "LEVELS", "GANSU_EXTENT",
@@ -57,45 +58,8 @@ CASE_COLUMNS = (
 )
 
 
-class InputError(ValueError):
-    """Bad input: names the field, the value and the fix (English and Chinese). Nothing was written."""
-
-    status = 422
-
-    def __init__(self, message: str, *, field: str | None = None, value: Any = None, fix: str | None = None,
-                 message_zh: str | None = None, code: str = "invalid", status: int | None = None,
-                 details: list[dict] | None = None):
-        super().__init__(message)
-        self.message, self.field, self.value, self.fix = message, field, value, fix
-        self.message_zh, self.code = message_zh, code
-        self.details = details or []
-        if status is not None:
-            self.status = status
-
-    def to_dict(self) -> dict:
-        out = {"code": self.code, "message": self.message}
-        if self.message_zh:
-            out["message_zh"] = self.message_zh
-        if self.field is not None:
-            out["field"] = self.field
-            out["value"] = _jsonable(self.value)
-        if self.fix:
-            out["fix"] = self.fix
-        if self.details:
-            out["details"] = self.details
-        return out
-
-
-class NotFound(InputError):
-    status = 404
-
-
-def _jsonable(value: Any) -> Any:
-    try:
-        json.dumps(value)
-        return value
-    except (TypeError, ValueError):
-        return repr(value)
+# The core's error types (gridwatch.errors); InputError is the old name of their base, kept for callers.
+InputError = DomainError
 
 
 def categories(conn: psycopg.Connection) -> dict[str, dict]:

@@ -123,7 +123,7 @@ def test_the_registry_is_listed_added_to_changed_and_refreshes_coverage(api, con
     assert api.get("/api/v1/coverage/620702").json()["county"]["grids"] == 4
 
     dup = api.post("/api/v1/centres", json={"name": "甘州区综治中心", "level": "county", "region_code": "620702", "lon": 103.0, "lat": 36.0})
-    assert dup.status_code == 422 and "already has a centre of that name" in dup.json()["error"]["message"]
+    assert dup.status_code == 409 and "already has a centre of that name" in dup.json()["error"]["message"]
 
     moved = api.patch(f"/api/v1/centres/{c['id']}", json={"lat": 38.0, "status": "established"})
     assert moved.status_code == 200 and moved.json()["lat"] == 38.0 and moved.json()["status"] == "established"

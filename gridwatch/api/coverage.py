@@ -25,7 +25,7 @@ from gridwatch import coverage
 from gridwatch.api.errors import ApiRoute, json_response
 from gridwatch.coverage import CoverageError, Hypothetical, Thresholds
 from gridwatch.db import transaction
-from gridwatch.intake import InputError
+from gridwatch.errors import NotFound
 
 __all__ = ["router", "coverage_map", "gaps_geopackage"]
 
@@ -34,19 +34,6 @@ router = APIRouter(route_class=ApiRoute, tags=["coverage"])   # paths below carr
 Level = Literal["province", "prefecture", "county", "township", "village"]
 Status = Literal["planned", "established", "entity"]
 STATUS_COLOURS = {"entity": "#1a7f37", "established": "#d29922", "planned": "#8250df", "scenario": "#0969da"}
-
-
-def _translate(exc: Exception) -> InputError:
-    """Our library errors as API errors (field, value, fix; English and Chinese)."""
-    from etl.centres import CentreLoadError
-
-    if isinstance(exc, CentreLoadError):
-        return InputError(str(exc.problems[0]) + (f" (and {len(exc.problems) - 1} more, see details)" if len(exc.problems) > 1 else ""),
-                          message_zh="综治中心数据有误，未写入", code="invalid_centre", status=422,
-                          details=[{"problem": p} for p in exc.problems], fix="correct the fields named and send again")
-    if isinstance(exc, LookupError):
-        return InputError(str(exc.args[0] if exc.args else exc), message_zh="未找到", code="not_found", status=404)
-    return InputError(str(exc), message_zh="请求参数有误", code="invalid", status=422)
 
 
 def _pool(request: Request):
@@ -68,24 +55,18 @@ def _thresholds(township_km: float | None, county_km: float | None, conn) -> Thr
 def get_coverage(request: Request, code: str, scenario: str | None = None,
                  township_km: float | None = Query(None, gt=0, le=200, description="reach of township centres, km"),
                  county_km: float | None = Query(None, gt=0, le=200, description="reach of county and higher centres, km")):
-    try:
-        with transaction(_pool(request), readonly=True) as conn:
-            return json_response(coverage.region_coverage(conn, code, scenario=scenario,
-                                                          thresholds=_thresholds(township_km, county_km, conn)))
-    except (CoverageError, LookupError) as exc:
-        raise _translate(exc) from exc
+    with transaction(_pool(request), readonly=True) as conn:
+        return json_response(coverage.region_coverage(conn, code, scenario=scenario,
+                                                      thresholds=_thresholds(township_km, county_km, conn)))
 
 
 @router.get("/api/v1/coverage/{code}/gaps", summary="The gap polygons of a region (beyond every centre's reach) as GeoJSON")
 def get_gaps(request: Request, code: str, scenario: str | None = None,
              township_km: float | None = Query(None, gt=0, le=200), county_km: float | None = Query(None, gt=0, le=200),
              simplify: float = Query(0.0, ge=0, le=0.1, description="extra simplification tolerance, degrees")):
-    try:
-        with transaction(_pool(request), readonly=True) as conn:
-            ev = coverage.evaluate(conn, code, scenario=scenario, thresholds=_thresholds(township_km, county_km, conn),
-                                   with_gaps=True, gap_simplify_deg=simplify)
-    except (CoverageError, LookupError) as exc:
-        raise _translate(exc) from exc
+    with transaction(_pool(request), readonly=True) as conn:
+        ev = coverage.evaluate(conn, code, scenario=scenario, thresholds=_thresholds(township_km, county_km, conn),
+                               with_gaps=True, gap_simplify_deg=simplify)
     return json_response({
         "type": "FeatureCollection",
         "properties": {"code": code, "gap_km2": ev.figures["gap_km2"], "scenario": scenario},
@@ -97,14 +78,11 @@ def get_gaps(request: Request, code: str, scenario: str | None = None,
 @router.get("/api/v1/coverage/{code}/sites", summary="The k best new sites for centres (greedy maximal coverage) and the coverage with them")
 def get_sites(request: Request, code: str, k: int = Query(3, ge=1, le=50), level: Level = "township",
               weight: Literal["area", "population"] = "area", scenario: str | None = None):
-    try:
-        with transaction(_pool(request), readonly=True) as conn:
-            sites = coverage.suggest_sites(conn, code, k, scenario=scenario, level=level, weight=weight)
-            before = coverage.evaluate(conn, code, scenario=scenario)
-            after = coverage.evaluate(conn, code, scenario=scenario,
-                                      extra=[Hypothetical(s["lon"], s["lat"], s["level"]) for s in sites])
-    except (CoverageError, LookupError) as exc:
-        raise _translate(exc) from exc
+    with transaction(_pool(request), readonly=True) as conn:
+        sites = coverage.suggest_sites(conn, code, k, scenario=scenario, level=level, weight=weight)
+        before = coverage.evaluate(conn, code, scenario=scenario)
+        after = coverage.evaluate(conn, code, scenario=scenario,
+                                  extra=[Hypothetical(s["lon"], s["lat"], s["level"]) for s in sites])
     return json_response({"sites": sites, "before": before.as_dict(), "after": after.as_dict()})
 
 
@@ -136,55 +114,40 @@ def get_scenarios(request: Request):
 
 @router.get("/api/v1/scenarios/{name}", summary="The hypothetical centres of a scenario")
 def get_scenario(request: Request, name: str):
-    try:
-        with transaction(_pool(request), readonly=True) as conn:
-            rows = coverage.scenario_centres(conn, name)
-    except CoverageError as exc:
-        raise _translate(exc) from exc
+    with transaction(_pool(request), readonly=True) as conn:
+        rows = coverage.scenario_centres(conn, name)
     if not rows:
-        raise _translate(LookupError(f"scenario {name!r} has no centres; GET /api/v1/scenarios lists them"))
+        raise NotFound(f"scenario {name!r} has no centres; GET /api/v1/scenarios lists them")
     return json_response({"name": name, "centres": rows})
 
 
 @router.post("/api/v1/scenarios/{name}/centres", status_code=201, summary="Add a hypothetical centre to a scenario (the registry is untouched)")
 def post_scenario_centre(request: Request, name: str, body: ScenarioCentreIn):
-    try:
-        with transaction(_pool(request)) as conn:
-            row = coverage.add_scenario_centre(conn, name, body.lon, body.lat, body.level, body.name)
-    except (CoverageError, LookupError) as exc:
-        raise _translate(exc) from exc
+    with transaction(_pool(request)) as conn:
+        row = coverage.add_scenario_centre(conn, name, body.lon, body.lat, body.level, body.name)
     return json_response(row, status_code=201)
 
 
 @router.put("/api/v1/scenarios/{name}", summary="Make a scenario hold exactly these hypothetical centres")
 def put_scenario(request: Request, name: str, body: ScenarioIn):
-    try:
-        with transaction(_pool(request)) as conn:
-            rows = coverage.replace_scenario(conn, name, [Hypothetical(c.lon, c.lat, c.level) for c in body.centres])
-    except (CoverageError, LookupError) as exc:
-        raise _translate(exc) from exc
+    with transaction(_pool(request)) as conn:
+        rows = coverage.replace_scenario(conn, name, [Hypothetical(c.lon, c.lat, c.level) for c in body.centres])
     return json_response({"name": name, "centres": rows})
 
 
 @router.post("/api/v1/scenarios/{name}/save", summary="Write a scenario's centres into the real registry (default status planned)")
 def post_scenario_save(request: Request, name: str, body: SaveIn | None = None):
-    try:
-        with transaction(_pool(request)) as conn:
-            rows = coverage.save_scenario(conn, name, (body or SaveIn()).status)
-    except (CoverageError, LookupError) as exc:
-        raise _translate(exc) from exc
+    with transaction(_pool(request)) as conn:
+        rows = coverage.save_scenario(conn, name, (body or SaveIn()).status)
     return json_response({"name": name, "saved": rows})
 
 
 @router.delete("/api/v1/scenarios/{name}", summary="Drop a scenario")
 def delete_scenario(request: Request, name: str):
-    try:
-        with transaction(_pool(request)) as conn:
-            n = coverage.delete_scenario(conn, name)
-    except CoverageError as exc:
-        raise _translate(exc) from exc
+    with transaction(_pool(request)) as conn:
+        n = coverage.delete_scenario(conn, name)
     if not n:
-        raise _translate(LookupError(f"scenario {name!r} has no centres; nothing to delete"))
+        raise NotFound(f"scenario {name!r} has no centres; nothing to delete")
     return json_response({"name": name, "deleted": n})
 
 
@@ -221,53 +184,34 @@ class CentrePatch(BaseModel):
 @router.get("/api/v1/centres", summary="The centre registry (or a scenario's centres), filtered by region, level and status")
 def get_centres(request: Request, region: str | None = None, level: Level | None = None, status: Status | None = None,
                 scenario: str | None = None, limit: int = Query(5000, ge=1, le=20000)):
-    try:
-        with transaction(_pool(request), readonly=True) as conn:
-            return json_response(coverage.list_centres(conn, region=region, level=level, status=status, scenario=scenario, limit=limit))
-    except CoverageError as exc:
-        raise _translate(exc) from exc
+    with transaction(_pool(request), readonly=True) as conn:
+        return json_response(coverage.list_centres(conn, region=region, level=level, status=status, scenario=scenario, limit=limit))
 
 
 @router.get("/api/v1/centres/{centre_id}", summary="One centre with its stationed departments")
 def get_centre(request: Request, centre_id: int):
-    try:
-        with transaction(_pool(request), readonly=True) as conn:
-            return json_response(coverage.get_centre(conn, centre_id))
-    except LookupError as exc:
-        raise _translate(exc) from exc
+    with transaction(_pool(request), readonly=True) as conn:
+        return json_response(coverage.get_centre(conn, centre_id))
 
 
 @router.post("/api/v1/centres", status_code=201, summary="Add a centre to the registry (validated like a loaded file; coverage refreshed)")
 def post_centre(request: Request, body: CentreIn):
-    from etl.centres import CentreLoadError
-
-    try:
-        with transaction(_pool(request)) as conn:
-            row = coverage.create_centre(conn, body.model_dump())
-    except (CentreLoadError, CoverageError, LookupError) as exc:
-        raise _translate(exc) from exc
+    with transaction(_pool(request)) as conn:
+        row = coverage.create_centre(conn, body.model_dump())
     return json_response(row, status_code=201)
 
 
 @router.patch("/api/v1/centres/{centre_id}", summary="Change a centre's fields (status, staff, position, departments …); coverage refreshed")
 def patch_centre(request: Request, centre_id: int, body: CentrePatch):
-    from etl.centres import CentreLoadError
-
-    try:
-        with transaction(_pool(request)) as conn:
-            row = coverage.update_centre(conn, centre_id, body.model_dump(exclude_unset=True))
-    except (CentreLoadError, CoverageError, LookupError) as exc:
-        raise _translate(exc) from exc
+    with transaction(_pool(request)) as conn:
+        row = coverage.update_centre(conn, centre_id, body.model_dump(exclude_unset=True))
     return json_response(row)
 
 
 @router.delete("/api/v1/centres/{centre_id}", summary="Remove a centre; coverage refreshed")
 def delete_centre(request: Request, centre_id: int):
-    try:
-        with transaction(_pool(request)) as conn:
-            row = coverage.delete_centre(conn, centre_id)
-    except LookupError as exc:
-        raise _translate(exc) from exc
+    with transaction(_pool(request)) as conn:
+        row = coverage.delete_centre(conn, centre_id)
     return json_response({"deleted": row["id"], "name": row["name"]})
 
 
@@ -369,7 +313,7 @@ def gaps_geopackage(conn, code: str, scenario: str | None = None) -> bytes:
 
 def _check_export_code(code: str) -> str:
     if not code.isdigit():
-        raise _translate(CoverageError(f"region code {code!r} is not a region code: use digits such as 62, 6201, 620102"))
+        raise CoverageError(f"region code {code!r} is not a region code: use digits such as 62, 6201, 620102")
     return code
 
 
@@ -378,12 +322,9 @@ def export_html(request: Request, code: str, scenario: str | None = None):
     from dashboard.export import offline_html
 
     _check_export_code(code)
-    try:
-        with transaction(_pool(request), readonly=True) as conn:
-            m = coverage_map(conn, code, scenario)
-            name = coverage.region_info(conn, code)["name"]
-    except (CoverageError, LookupError) as exc:
-        raise _translate(exc) from exc
+    with transaction(_pool(request), readonly=True) as conn:
+        m = coverage_map(conn, code, scenario)
+        name = coverage.region_info(conn, code)["name"]
     html = offline_html(m, title=f"{name} 综治中心覆盖 coverage")
     return Response(html, media_type="text/html; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="coverage-{code}.html"'})
@@ -392,11 +333,8 @@ def export_html(request: Request, code: str, scenario: str | None = None):
 @router.get("/export/coverage/{code}.gpkg", summary="The gap polygons (and centres) of a region as a GeoPackage")
 def export_gpkg(request: Request, code: str, scenario: str | None = None):
     _check_export_code(code)
-    try:
-        with transaction(_pool(request), readonly=True) as conn:
-            data = gaps_geopackage(conn, code, scenario)
-    except (CoverageError, LookupError) as exc:
-        raise _translate(exc) from exc
+    with transaction(_pool(request), readonly=True) as conn:
+        data = gaps_geopackage(conn, code, scenario)
     return Response(data, media_type="application/geopackage+sqlite3",
                     headers={"Content-Disposition": f'attachment; filename="coverage-{code}.gpkg"'})
 

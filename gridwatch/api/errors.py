@@ -7,8 +7,13 @@ Open311 façade does). The route class, before FastAPI parses anything:
   not trusting Content-Length alone);
 - refuses malformed JSON with 400 naming line, column and character position;
 - turns FastAPI/pydantic validation errors into 422 naming each field, value and fix;
-- turns :class:`gridwatch.intake.InputError` (and subclasses) into their status with the same shape;
+- turns the core's typed errors (:mod:`gridwatch.errors`: Invalid 422, NotFound 404, Conflict 409)
+  into their status with the same shape;
 - answers 503 when the database cannot be reached.
+
+:func:`install_error_handlers` registers the same mapping once on the app (the server assembly
+calls it), so a route outside these route classes answers with the same body. Routers do not catch
+the core's errors themselves.
 
 Error body: ``{"error": {"code", "message", "message_zh", "field", "value", "fix", "details"}}``.
 """
@@ -26,9 +31,10 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from gridwatch import config
-from gridwatch.intake import InputError
+from gridwatch.errors import DomainError
 
-__all__ = ["ApiRoute", "route_class", "error_body", "json_response", "max_body_bytes"]
+__all__ = ["ApiRoute", "route_class", "error_body", "json_response", "max_body_bytes", "error_status_body",
+           "install_error_handlers"]
 
 FIX_BY_TYPE = {
     "missing": "add the field",
@@ -122,6 +128,33 @@ def _too_large(size: int, limit: int) -> tuple[int, dict]:
         fix=f"send smaller batches (under {limit:,} bytes) or raise GRIDWATCH_MAX_BODY_BYTES")
 
 
+HANDLED = (RequestValidationError, DomainError, psycopg.OperationalError)
+
+
+def error_status_body(exc: Exception) -> tuple[int, dict]:
+    """The status and the usual error body of a handled exception (one of ``HANDLED``)."""
+    if isinstance(exc, RequestValidationError):
+        return _validation(exc)
+    if isinstance(exc, DomainError):
+        return exc.status, {"error": exc.to_dict()}
+    if isinstance(exc, psycopg.OperationalError):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return 503, error_body("database_unavailable", f"the database is unavailable: {first}",
+                               message_zh="数据库暂时不可用", fix="retry shortly")
+    raise TypeError(f"not an error the API renders: {type(exc).__name__}")
+
+
+def install_error_handlers(app) -> None:
+    """Register the core's errors, validation errors and a lost database once on ``app`` (FastAPI)."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        status, body = error_status_body(exc)
+        return JSONResponse(body, status_code=status)
+
+    for kind in HANDLED:
+        app.add_exception_handler(kind, handle)
+
+
 def _default_format(status: int, body: dict) -> Response:
     return JSONResponse(body, status_code=status)
 
@@ -177,14 +210,8 @@ def route_class(formatter: Callable[[int, dict], Response] = _default_format, *,
                                 del request._headers
                 try:
                     return await original(request)
-                except RequestValidationError as exc:
-                    return formatter(*_validation(exc))
-                except InputError as exc:
-                    return formatter(exc.status, {"error": exc.to_dict()})
-                except psycopg.OperationalError as exc:
-                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                    return formatter(503, error_body("database_unavailable", f"the database is unavailable: {first}",
-                                                     message_zh="数据库暂时不可用", fix="retry shortly"))
+                except HANDLED as exc:
+                    return formatter(*error_status_body(exc))
 
             return handler
 
