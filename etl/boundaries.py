@@ -9,9 +9,18 @@ traced on AMap). Invalid geometries are repaired (make_valid) and each repair is
 Each feature replaces the unit with its code (or joins its parent as a new unit). Siblings not in
 the file give up the area the file's units now cover, small gaps next to the parent's edge go to
 a neighbour, and the generated levels below every changed unit are generated again (keeping
-their codes and names). The file is refused — and nothing is written — with a message naming the
+their codes and names).
+
+A live system takes the change (行政区划调整): in the same transaction every case, hazard and
+check-in under a changed unit is re-stamped to the new units (a case by its point, a hazard by
+ST_PointOnSurface, a check-in by its old grid's representative point), centres and departments of
+removed units move to the unit of their level at their point, each changed row's codes before
+are kept (table region_restamp; view reported_codes gives the codes when reported), and the
+change is recorded in boundary_adjustment with its effective date (--effective, default today)
+and what moved: counts from each old unit to each new one, printed at the end. The file is refused — and nothing is written — with a message naming the
 feature for: an unknown level, codes that do not fit the level, children without a parent,
-geometries far outside their parent, lat/long swapped, missing or duplicate codes and names.
+geometries far outside their parent, lat/long swapped, missing or duplicate codes and names, and
+rows of removed units whose point lies in no new unit (orphans).
 
 Examples:
   gridwatch etl boundaries townships.gpkg --level township --code-field XZQDM --name-field XZQMC
@@ -27,19 +36,21 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
 import psycopg
 import shapely
 from psycopg.rows import tuple_row
+from zoneinfo import ZoneInfo
 
-from etl.gansu import LoadError, Unit, finish_units, generate_below, progress_bar, write_units
+from etl.gansu import LoadError, Unit, _sql, finish_units, generate_below, progress_bar, write_units
 from geo.codes import CODE_LENGTH, LEVELS, code_problem, county_kind, normalise_level, prefecture_kind, township_kind, village_kind
 from geo.coords import gcj02_to_wgs84_geometry
 from geo.partition import GRID, split_by_nearest, to_multipolygon
 
-__all__ = ["BoundaryError", "Feature", "read_features", "load_boundaries", "add_arguments", "run",
+__all__ = ["BoundaryError", "Feature", "read_features", "load_boundaries", "restamp", "format_moves", "add_arguments", "run",
            "FAR_OUTSIDE_SHARE", "OVERLAP_SHARE"]
 
 FAR_OUTSIDE_SHARE = 0.05   # a feature with more than 5 % of its area outside its parent is refused
@@ -352,11 +363,12 @@ def _snapshot_digest(features: list[Feature], level: str) -> str:
 
 def load_boundaries(conn: psycopg.Connection, path: Path | str, level: str, code_field: str, name_field: str,
                     parent_field: str | None = None, *, progress: bool = True, seed: int | None = None,
-                    gcj02: bool = False, layer: str | None = None) -> dict:
+                    gcj02: bool = False, layer: str | None = None, effective: date | None = None) -> dict:
     """Load one level of boundaries from ``path`` in ONE transaction (see the module doc).
 
     Returns {"level", "loaded": n, "replaced": [...], "new": [...], "adjusted": [...],
-    "regenerated": n, "deleted": [...], "repairs": [...], "notes": [...], "seconds"}.
+    "regenerated": n, "deleted": [...], "repairs": [...], "notes": [...], "seconds",
+    "adjustment": {"id", "effective_date"}, "restamped": {kind: n}, "moves": [{"kind", "from", "to", "n"}]}.
     Raises BoundaryError (nothing written) when the file is refused.
     """
     from gridwatch import config
@@ -370,6 +382,8 @@ def load_boundaries(conn: psycopg.Connection, path: Path | str, level: str, code
     except ValueError as exc:
         raise BoundaryError(f"--level: {exc}. Nothing was written.") from exc
     seed = int(config.get("GRIDWATCH_SEED")) if seed is None else int(seed)
+    if effective is None:
+        effective = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     features, notes = read_features(path, code_field, name_field, parent_field, gcj02=gcj02, layer=layer)
     _check_codes(features, level, source_name)
     source = f"file:{source_name}"
@@ -439,18 +453,25 @@ def load_boundaries(conn: psycopg.Connection, path: Path | str, level: str, code
             regenerated.extend(units_below)
             deleted.extend(gone)
         all_units.extend(finish_units(regenerated))
+        gone = sorted(set(deleted))
+        touched = sorted({u.code for u in changed} | set(gone))
+        if touched:
+            conn.execute(_sql("boundary_old_points"), {"patterns": [c + "%" for c in touched]})
         result = write_units(conn, all_units, progress=progress)
+        adjustment = _record_adjustment(conn, level, source_name, effective, replaced, new_codes, gone)
+        moves = restamp(conn, adjustment, touched, gone, level, source_name) if touched else _no_moves()
         if deleted:
             try:
                 with conn.transaction():
-                    conn.execute("DELETE FROM region WHERE code = ANY(%s)", (sorted(set(deleted)),))
+                    conn.execute("DELETE FROM region WHERE code = ANY(%s)", (gone,))
             except psycopg.errors.ForeignKeyViolation as exc:
-                raise BoundaryError(f"units the file replaces are still referenced ({exc.diag.message_detail}); close or move "
-                                    "those cases/check-ins first. Nothing was written.") from exc
+                raise BoundaryError(f"units the file replaces are still referenced ({exc.diag.message_detail}) by rows the "
+                                    "new units could not take. Nothing was written.") from exc
         repairs = [r for f in features for r in f.repairs]
         stats = {"level": level, "file": str(path), "loaded": len(features), "replaced": replaced, "new": new_codes,
                  "adjusted": sorted(set(adjusted)), "regenerated": len(regenerated), "deleted": sorted(set(deleted)),
-                 "repairs": repairs, "notes": notes, "written": result["written"], "seed": seed}
+                 "repairs": repairs, "notes": notes, "written": result["written"], "seed": seed,
+                 "adjustment": {"id": adjustment, "effective_date": effective.isoformat()}, **moves}
         seconds = time.perf_counter() - started
         conn.execute(
             """INSERT INTO etl_load (name, checksum, seed, stats, seconds) VALUES (%s, %s, %s, %s, %s)
@@ -471,6 +492,86 @@ def load_boundaries(conn: psycopg.Connection, path: Path | str, level: str, code
     return stats
 
 
+KINDS = ("case", "hazard", "checkin", "centre", "department")
+KIND_ZH = {"case": "案件", "hazard": "隐患", "checkin": "报平安/报告", "centre": "综治中心", "department": "部门"}
+
+
+def _no_moves() -> dict:
+    return {"restamped": {k: 0 for k in KINDS}, "moves": []}
+
+
+def _record_adjustment(conn, level: str, source_name: str, effective: date, replaced: list[str], new_codes: list[str],
+                       gone: list[str]) -> int:
+    """The 行政区划调整 this load makes, with its effective date; its moves are filled in by restamp()."""
+    return conn.execute(
+        """INSERT INTO boundary_adjustment (effective_date, level, source, replaced, new_codes, deleted)
+           VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""",
+        (effective, level, source_name, replaced, new_codes, gone)).fetchone()[0]
+
+
+def restamp(conn, adjustment: int, touched: list[str], gone: list[str], level: str, source_name: str) -> dict:
+    """Give every case, hazard and check-in under the ``touched`` units the codes of the new units at
+    its point (cases), its ST_PointOnSurface (hazards) or its old grid's representative point
+    (check-ins); move the centres and departments of removed units (``gone``) to the unit of their
+    level at their point. Each changed row's codes before are kept in region_restamp under
+    ``adjustment``. Inside the caller's transaction, after the new units are written and before the
+    removed ones are deleted. Returns {"restamped": {kind: n}, "moves": [{"kind", "from", "to", "n"}]}.
+
+    Refuses (BoundaryError) when a row under a removed unit lies in no new unit (an orphan)."""
+    params = {"patterns": [c + "%" for c in touched], "gone": gone}
+    conn.execute(_sql("boundary_restamp_stage"), params)
+    orphans = _rows(conn, """SELECT kind, row_id, old_finest FROM gw_restamp
+                             WHERE leaf IS NULL AND EXISTS (SELECT 1 FROM unnest(%s::text[]) g WHERE starts_with(old_finest, g))
+                             ORDER BY kind, row_id LIMIT %s""", (gone, MAX_LISTED + 1))
+    if orphans:
+        _refuse([f"{kind} {row_id} in {code}: its point lies in none of the new units" for kind, row_id, code in orphans],
+                f"{source_name}: rows of units the file removes would have no unit (orphans); "
+                "close or move them first, or fix the file:")
+    try:
+        with conn.transaction():
+            conn.execute(_sql("boundary_restamp_apply"), {"adjustment": adjustment})
+            conn.execute(_sql("boundary_restamp_checkins"))
+    except psycopg.errors.UniqueViolation as exc:
+        raise BoundaryError(f"{source_name}: two check-ins would land on the same grid, worker, day and kind after the "
+                            f"change ({exc.diag.message_detail}). Nothing was written.") from exc
+    if gone:
+        conn.execute(_sql("boundary_restamp_orgs"), {"gone": gone})
+        stuck = _rows(conn, "SELECT kind, row_id, old_code FROM gw_restamp_org WHERE new_code IS NULL ORDER BY 1, 2 LIMIT %s",
+                      (MAX_LISTED + 1,))
+        _refuse([f"{kind} {row_id} of {code}: no new unit of its level holds it" for kind, row_id, code in stuck],
+                f"{source_name}: centres/departments of removed units would have no unit:")
+        try:
+            with conn.transaction():
+                conn.execute("""INSERT INTO region_restamp (adjustment_id, kind, row_id, old_code, new_code, old_codes, new_codes)
+                                SELECT %s, kind, row_id, old_code, new_code, jsonb_build_object('region_code', old_code),
+                                       jsonb_build_object('region_code', new_code) FROM gw_restamp_org""", (adjustment,))
+                conn.execute("UPDATE centre x SET region_code = m.new_code, updated_at = now() FROM gw_restamp_org m "
+                             "WHERE m.kind = 'centre' AND m.row_id = x.id")
+                conn.execute("UPDATE department x SET region_code = m.new_code FROM gw_restamp_org m "
+                             "WHERE m.kind = 'department' AND m.row_id = x.id")
+        except psycopg.errors.UniqueViolation as exc:
+            raise BoundaryError(f"{source_name}: a centre or department of a removed unit has a namesake in the unit that "
+                                f"takes it over ({exc.diag.message_detail}); rename one first. Nothing was written.") from exc
+    counts = dict(_rows(conn, "SELECT kind, count(*) FROM region_restamp WHERE adjustment_id = %s GROUP BY kind", (adjustment,)))
+    moves = [{"kind": kind, "from": a, "to": b, "n": n}
+             for kind, a, b, n in _rows(conn, _sql("boundary_moves"), {"adjustment": adjustment, "n": CODE_LENGTH[level]})
+             if a != b]
+    conn.execute("UPDATE boundary_adjustment SET moves = %s WHERE id = %s", (json.dumps(moves), adjustment))
+    return {"restamped": {k: int(counts.get(k, 0)) for k in KINDS}, "moves": moves}
+
+
+def format_moves(stats: dict) -> str:
+    """The 行政区划调整 report: re-stamped rows per kind and counts from each old unit to each new one."""
+    adj = stats.get("adjustment") or {}
+    lines = [f"行政区划调整 #{adj.get('id')} effective {adj.get('effective_date')}: re-stamped "
+             + ", ".join(f"{n} {kind}(s)" for kind, n in stats["restamped"].items())]
+    for m in stats["moves"]:
+        lines.append(f"  {m['kind']:<10} {m['from']} → {m['to']}: {m['n']}")
+    if not stats["moves"]:
+        lines.append("  no row changed unit at this level")
+    return "\n".join(lines)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="GeoJSON, GeoPackage or Shapefile with one feature per unit")
     p.add_argument("--level", required=True, help=f"level of the units: {', '.join(LEVELS)} (or 省/市/县/乡镇/村/网格)")
@@ -480,6 +581,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layer", default=None, help="layer of a GeoPackage holding several")
     p.add_argument("--gcj02", action="store_true", help="coordinates are GCJ-02 (AMap/Tencent): convert to WGS84")
     p.add_argument("--seed", type=int, default=None, help="seed for the levels generated below (default: GRIDWATCH_SEED)")
+    p.add_argument("--effective", type=date.fromisoformat, default=None,
+                   help="date the change takes effect (行政区划调整), YYYY-MM-DD; default today (Asia/Shanghai)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
 
@@ -495,10 +598,13 @@ def run(args: argparse.Namespace) -> int:
         migrate(conn)
         try:
             stats = load_boundaries(conn, args.file, args.level, args.code_field, args.name_field, args.parent_field,
-                                    progress=not args.quiet, seed=args.seed, gcj02=args.gcj02, layer=args.layer)
+                                    progress=not args.quiet, seed=args.seed, gcj02=args.gcj02, layer=args.layer,
+                                    effective=args.effective)
         except LoadError as exc:
             print(f"gridwatch etl boundaries: {exc}", file=sys.stderr)
             return 1
     if args.json:
         print(json.dumps(stats, ensure_ascii=False, indent=2, default=str))
+    else:
+        print(format_moves(stats))
     return 0

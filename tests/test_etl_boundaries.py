@@ -214,18 +214,41 @@ def test_a_refused_file_is_named_with_the_reason_and_leaves_the_database_unchang
     assert snapshot(conn) == before
 
 
-def test_a_unit_still_referenced_by_a_case_is_not_removed_and_nothing_is_written(conn, tiny_url, tmp_path):
+def test_a_unit_still_referenced_by_a_case_is_removed_and_the_case_is_restamped_into_the_unit_that_took_its_place(conn, tiny_url, tmp_path):
     from tests.factories import make_case
 
     make_case(conn, lon=102.5, lat=36.5)  # stamped into grid 620702200200001 of 乌江乡
     assert conn.execute("SELECT grid_code FROM cases").fetchone()["grid_code"] == "620702200200001"
-    before = snapshot(conn)
-    # a survey of 新墩镇 as the whole county leaves no room for 乌江乡: removing it would orphan the case
+    # a survey of 新墩镇 as the whole county leaves no room for 乌江乡: it goes, and its case moves to 新墩镇
     path = write_file(tmp_path, [{"code": "620702100", "name": "新墩镇", "geometry": box(102, 35, 104, 39)}])
-    with pytest.raises(BoundaryError, match="still referenced") as refused:
+    stats = load(tiny_url, path)
+    assert "620702200" in stats["deleted"]
+    case = conn.execute("SELECT id, township_code, grid_code, county_code FROM cases").fetchone()
+    assert case["township_code"] == "620702100" and case["grid_code"].startswith("620702100")
+    assert case["county_code"] == "620702"
+    assert stats["restamped"]["case"] == 1
+    assert stats["moves"] == [{"kind": "case", "from": "620702200", "to": "620702100", "n": 1}]
+    history = conn.execute("SELECT old_codes, new_codes FROM region_restamp WHERE kind = 'case' AND row_id = %s",
+                           (case["id"],)).fetchone()
+    assert history["old_codes"]["grid_code"] == "620702200200001"
+    reported = conn.execute("SELECT grid_code, township_code FROM reported_codes WHERE kind = 'case' AND row_id = %s",
+                            (case["id"],)).fetchone()
+    assert reported == {"grid_code": "620702200200001", "township_code": "620702200"}
+
+
+def test_a_case_of_a_removed_unit_whose_point_no_new_unit_holds_is_refused_as_an_orphan(conn, tiny_url, tmp_path):
+    from tests.factories import make_case
+
+    make_case(conn, lon=102.5, lat=36.5)
+    # the case's point drifts outside every unit (a region outline edited by hand): no new unit can take it
+    conn.execute("UPDATE cases SET geom = ST_SetSRID(ST_MakePoint(110, 30), 4326)")
+    before = snapshot(conn)
+    path = write_file(tmp_path, [{"code": "620702100", "name": "新墩镇", "geometry": box(102, 35, 104, 39)}])
+    with pytest.raises(BoundaryError, match="orphans") as refused:
         load(tiny_url, path)
-    assert "620702200200001" in str(refused.value)
+    assert "620702200200001" in str(refused.value) and "Nothing was written" in str(refused.value)
     assert snapshot(conn) == before
+    assert conn.execute("SELECT count(*) AS n FROM boundary_adjustment").fetchone()["n"] == 0
 
 
 def test_the_cli_loads_a_file_and_refuses_a_bad_one_with_exit_code_1(conn, tiny_url, tmp_path):
