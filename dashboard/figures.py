@@ -7,8 +7,6 @@ database or the network.
 from __future__ import annotations
 
 import math
-from datetime import date
-
 import plotly.graph_objects as go
 from dash import Patch
 
@@ -16,6 +14,7 @@ from dashboard.maps import local_style, tile_layers
 from gridwatch.display import (
     GRADE_COLOURS, MEASURE_SCALES, NO_DATA, fmt_measure, is_generated, measure_colours, measure_label, zoom_for_bounds,
 )
+from gridwatch.charts import big_number, fmt_day, grade_bar, level_bar, spark_totals, sparkline
 from gridwatch.i18n import register, t
 
 __all__ = [
@@ -34,40 +33,9 @@ register({
     "legend.cases": {"zh": "案件（按等级着色）", "en": "Cases (coloured by grade)"},
     "legend.hazards": {"zh": "隐患（按等级着色）", "en": "Hazards (coloured by grade)"},
     "legend.current": {"zh": "当前区域", "en": "Current region"},
-    "spark.new": {"zh": "新增", "en": "New"},
-    "spark.closed": {"zh": "办结", "en": "Closed"},
-    "closed.village": {"zh": "村级", "en": "Village"},
-    "closed.township": {"zh": "乡镇级", "en": "Township"},
-    "closed.county": {"zh": "县级", "en": "County"},
-    "closed.beyond": {"zh": "县以上", "en": "Above county"},
-    "grade.red": {"zh": "红色", "en": "Red"},
-    "grade.orange": {"zh": "橙色", "en": "Orange"},
-    "grade.yellow": {"zh": "黄色", "en": "Yellow"},
 })
 
 DARK = "#0b1220"
-
-
-def big_number(value, lang: str | None = "zh") -> str:
-    """A count for a wall: 12,345 → 1.23万 (zh) / 12.3K (en); below ten thousand in full.
-
-    >>> big_number(12345, "zh"), big_number(12345, "en"), big_number(987, "zh"), big_number(None)
-    ('1.23万', '12.3K', '987', '—')
-    """
-    if value is None:
-        return "—"
-    v = float(value)
-    if abs(v) < 10_000:
-        return f"{int(v):,}" if v == int(v) else f"{v:,.1f}"
-    if (lang or "zh") == "zh":
-        return f"{v / 1e8:.2f}亿" if abs(v) >= 1e8 else f"{v / 1e4:.2f}万"
-    return f"{v / 1e6:.1f}M" if abs(v) >= 1e6 else f"{v / 1e3:.1f}K"
-
-
-def fmt_day(day: str | date, lang: str | None = "zh") -> str:
-    """A day as shown: 11月26日 (zh) / 26 Nov (en)."""
-    d = date.fromisoformat(day) if isinstance(day, str) else day
-    return f"{d.month}月{d.day}日" if (lang or "zh") == "zh" else d.strftime("%d %b").lstrip("0")
 
 
 def sort_rows(rows: list[dict], key: str, desc: bool) -> list[dict]:
@@ -245,63 +213,3 @@ def with_geometry(values: dict, outlines: dict) -> dict:
     return {"type": "FeatureCollection", "features": [
         {**f, "geometry": geometry.get(f["properties"]["code"])} for f in values.get("features", [])
         if geometry.get(f["properties"]["code"]) is not None]}
-
-
-def sparkline(series: list[dict], lang: str | None = "zh", *, dark: bool = False, height: int | None = 90) -> go.Figure:
-    """30 days of new and closed cases as two thin lines (the totals are written beside it)."""
-    days = [s["day"] for s in series]
-    fig = go.Figure()
-    colours = {"new": "#e6550d", "closed": "#31a354"} if not dark else {"new": "#ff9a4d", "closed": "#5ee08a"}
-    for key in ("new", "closed"):
-        fig.add_trace(go.Scatter(
-            x=days, y=[s[key] for s in series], mode="lines", name=t(f"spark.{key}", lang),
-            line={"width": 2 if not dark else 3, "color": colours[key]},
-            customdata=[fmt_day(d, lang) for d in days],
-            hovertemplate="%{customdata}: %{y}<extra>" + t(f"spark.{key}", lang) + "</extra>",
-        ))
-    fig.update_layout(
-        height=height, autosize=height is None, margin={"l": 2, "r": 2, "t": 2, "b": 2}, showlegend=False,
-        xaxis={"visible": False}, yaxis={"visible": False, "rangemode": "tozero"},
-        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
-    )
-    return fig
-
-
-def spark_totals(series: list[dict], lang: str | None = "zh") -> str:
-    """'新增 120 · 办结 98' over the series (the sparkline's numbers, visible without hovering)."""
-    new = sum(s["new"] for s in series)
-    closed = sum(s["closed"] for s in series)
-    return f"{t('spark.new', lang)} {new:,} · {t('spark.closed', lang)} {closed:,}"
-
-
-def level_bar(closed_by_level: dict, lang: str | None = "zh", *, dark: bool = False) -> go.Figure:
-    """Where closed cases were resolved: village / township / county / above, counts written on the bars."""
-    keys = ["village", "township", "county", "beyond"]
-    vals = [int(closed_by_level.get(k) or 0) for k in keys]
-    fig = go.Figure(go.Bar(
-        x=vals, y=[t(f"closed.{k}", lang) for k in keys], orientation="h",
-        marker={"color": ["#31a354", "#74c476", "#fdae6b", "#e6550d"]},
-        text=[f"{v:,}" for v in vals], textposition="auto", hoverinfo="skip",
-    ))
-    fig.update_layout(
-        height=130, margin={"l": 4, "r": 4, "t": 4, "b": 4}, xaxis={"visible": False},
-        yaxis={"autorange": "reversed", "tickfont": {"color": "#e8eef7" if dark else "#334"}},
-        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
-    )
-    return fig
-
-
-def grade_bar(by_grade: dict, lang: str | None = "zh", *, dark: bool = False) -> go.Figure:
-    """Open hazards by grade, counts written on the bars."""
-    keys = ["red", "orange", "yellow"]
-    vals = [int(by_grade.get(k) or 0) for k in keys]
-    fig = go.Figure(go.Bar(
-        x=[t(f"grade.{k}", lang) for k in keys], y=vals, marker={"color": [GRADE_COLOURS[k] for k in keys]},
-        text=[f"{v:,}" for v in vals], textposition="auto", hoverinfo="skip",
-    ))
-    fig.update_layout(
-        height=120, margin={"l": 4, "r": 4, "t": 4, "b": 4}, yaxis={"visible": False},
-        xaxis={"tickfont": {"color": "#e8eef7" if dark else "#334"}},
-        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
-    )
-    return fig

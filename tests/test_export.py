@@ -8,7 +8,7 @@ import folium
 import pytest
 from shapely.geometry import box, mapping
 
-from dashboard.export import OfflineExportError, offline_html
+from gridwatch.reports import OfflineExportError, offline_html
 from tests.conftest import wait_until
 
 

@@ -22,6 +22,8 @@ from gridwatch import alerts, kpi, stats
 from gridwatch.api.errors import ApiRoute, json_response
 from gridwatch.db import transaction
 from gridwatch.intake import InputError
+from gridwatch.regions import region_row
+from gridwatch.reports import briefing_html
 
 __all__ = ["router"]
 
@@ -29,8 +31,6 @@ router = APIRouter(route_class=ApiRoute, tags=["alerts & analytics"])
 
 
 def _region(conn, code: str) -> None:
-    from gridwatch.regions import region_row
-
     region_row(conn, code)   # 400 for a malformed code, 404 for one not loaded, naming it
 
 
@@ -110,8 +110,6 @@ def get_stats(request: Request, code: str):
 @router.get("/export/briefing/{code}.html", summary="The leader's briefing of a region as one offline HTML file",
             response_class=Response, responses={200: {"content": {"text/html": {}}}})
 def export_briefing(request: Request, code: str, lang: str = Query("zh", description="zh or en")):
-    from dashboard.analytics_components import briefing_html
-
     if lang not in ("zh", "en"):
         raise _bad("lang", lang, f"lang {lang!r} is not a language: use zh or en", f"语言 {lang!r} 无效", "use zh or en",
                    status=400)

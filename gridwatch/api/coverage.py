@@ -319,7 +319,7 @@ def _check_export_code(code: str) -> str:
 
 @router.get("/export/coverage/{code}.html", summary="A self-contained coverage map (folium; opens with no network)")
 def export_html(request: Request, code: str, scenario: str | None = None):
-    from dashboard.export import offline_html
+    from gridwatch.reports import offline_html
 
     _check_export_code(code)
     with transaction(_pool(request), readonly=True) as conn:
