@@ -33,7 +33,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GRIDWATCH_POOL_SIZE", "8", "Maximum database connections per server process."),
     Setting("GRIDWATCH_MAX_BODY_BYTES", "1048576", "Largest request body the API accepts (bytes)."),
     Setting("GRIDWATCH_SEED", "20240601", "Seed of the generated township/village/grid partitions and the demo history."),
-    Setting("GRIDWATCH_SIM_RATE", "1.0", "Cases per second the live simulator sends (gridwatch simulate)."),
+    Setting("GRIDWATCH_SIM_RATE", "auto", "Mean new cases per second the live simulator sends (gridwatch simulate); auto: the demo history's mean daily volume of the last 30 days ÷ 86,400 (about 220 a day in Gansu)."),
+    Setting("GRIDWATCH_ESCALATE_MINUTES", "30", "A red alert nobody acknowledged for this long goes one level up (超时未处置自动上报), and again after as long."),
+    Setting("GRIDWATCH_WALL_TAKEOVER_MINUTES", "10", "The wall's red takeover shows red items reported in the last N minutes."),
+    Setting("GRIDWATCH_WALL_TAKEOVER_MAX", "3", "At most M red items on the wall's takeover at a time; the rest wait in the ticker."),
+    Setting("GRIDWATCH_WALL_TAKEOVER_SECONDS", "10", "The takeover collapses into the ticker after T seconds."),
+    Setting("GRIDWATCH_WALL_TAKEOVER_QUIET", "90", "After a takeover collapses, new red items go to the ticker for this many seconds before the next takeover."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -1,14 +1,19 @@
 """Test session: one real throwaway PostgreSQL + PostGIS cluster, databases cloned from a template.
 
+- ``cluster``: started by the first test that needs a database (so geo/figure/architecture tests
+  run without PostgreSQL), stopped at the end of the session.
 - ``db_url`` / ``conn``: a fresh, migrated, empty database per test (CREATE DATABASE … TEMPLATE).
 - ``gansu_url``: one database per session with the full Gansu demo hierarchy loaded (read-only use).
-- ``serve``: starts ``gridwatch serve`` in a subprocess on a free port against a given database.
+- ``serve``: starts ``gridwatch serve`` in a subprocess on a free port against a given database
+  (the dashboard in a browser, kill/restart); ``serve_in_process``: the same app served from a
+  thread of the test process (API tests: real HTTP, no process start; see tests/apiserver.py).
 - A skipped test fails the run (see pytest_sessionfinish).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,45 +35,26 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 TEMPLATE = "gw_template"
 
 
+# -- the cluster starts when the first test asks for it (pure tests never start PostgreSQL) and
+#    lives for the rest of the session; the header names the installed versions without starting it
+def _installed_versions() -> str | None:
+    from gridwatch.cluster import ClusterError, find_bindir
 
-
-# -- the cluster lives for the whole session; started in configure so the header can show versions
-def pytest_configure(config):
-    if hasattr(config, "workerinput"):
-        return
-    root = Path(tempfile.mkdtemp(prefix="gw-test-", dir="/tmp"))
-    os.chmod(root, 0o755)
-    cluster = Cluster(root, free_port(), fast=True)
-    cluster.start()
-    config._gw_cluster = cluster
-    with psycopg.connect(cluster.url(), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
-    from etl.migrate import migrate
-    from gridwatch.cluster import ensure_postgis
-
-    ensure_postgis(cluster.url(TEMPLATE))
-    with psycopg.connect(cluster.url(TEMPLATE)) as conn:
-        migrate(conn)
-
-
-def pytest_unconfigure(config):
-    cluster = getattr(config, "_gw_cluster", None)
-    if cluster is not None:
-        try:
-            cluster.stop()
-        finally:
-            shutil.rmtree(cluster.root, ignore_errors=True)
+    try:
+        bindir = find_bindir()
+    except ClusterError:
+        return None
+    out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True, timeout=30).stdout
+    pg = re.search(r"\d+(?:\.\d+)+", out).group(0)
+    control = Path(f"/usr/share/postgresql/{pg.split('.')[0]}/extension/postgis.control")
+    postgis = next((line.split("'")[1] for line in control.read_text().splitlines() if line.startswith("default_version")),
+                   "?") if control.exists() else "not installed"
+    return f"PostgreSQL {pg}, PostGIS {postgis} (installed; the throwaway cluster starts when a test needs it)"
 
 
 def pytest_report_header(config):
-    cluster = getattr(config, "_gw_cluster", None)
-    if cluster is None:
-        return None
-    with psycopg.connect(cluster.url(TEMPLATE)) as conn:
-        pg, postgis, geos, proj = conn.execute(
-            "SELECT current_setting('server_version'), postgis_lib_version(), postgis_geos_version(), postgis_proj_version()"
-        ).fetchone()
-    return [f"PostgreSQL {pg}, PostGIS {postgis} (GEOS {geos}, PROJ {proj}) at {cluster.url(TEMPLATE)}"]
+    line = _installed_versions()
+    return [line] if line else None
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -83,7 +69,32 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.fixture(scope="session")
 def cluster(pytestconfig) -> Cluster:
-    return pytestconfig._gw_cluster
+    """The session's throwaway cluster with a migrated template database, started on first use."""
+    from etl.migrate import migrate
+    from gridwatch.cluster import ensure_postgis
+
+    root = Path(tempfile.mkdtemp(prefix="gw-test-", dir="/tmp"))
+    os.chmod(root, 0o755)
+    cluster = Cluster(root, free_port(), fast=True)
+    try:
+        cluster.start()
+        with psycopg.connect(cluster.url(), autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
+        ensure_postgis(cluster.url(TEMPLATE))
+        with psycopg.connect(cluster.url(TEMPLATE)) as conn:
+            migrate(conn)
+            pg, postgis, geos, proj = conn.execute(
+                "SELECT current_setting('server_version'), postgis_lib_version(), postgis_geos_version(), postgis_proj_version()"
+            ).fetchone()
+        reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"\nPostgreSQL {pg}, PostGIS {postgis} (GEOS {geos}, PROJ {proj}) at {cluster.url(TEMPLATE)}")
+        yield cluster
+    finally:
+        try:
+            cluster.stop()
+        finally:
+            shutil.rmtree(cluster.root, ignore_errors=True)
 
 
 def clone_database(cluster: Cluster, template: str, name: str | None = None) -> str:
@@ -209,4 +220,21 @@ def serve(tmp_path):
 
     yield start
     for s in started:
+        s.stop()
+
+
+@pytest.fixture
+def serve_in_process():
+    """Like ``serve`` but the app runs in a thread of this process: ``start(url, env=None)``."""
+    from tests.apiserver import InProcessServer
+
+    started: list[InProcessServer] = []
+
+    def start(database_url: str, env: dict | None = None) -> InProcessServer:
+        server = InProcessServer(database_url, env)
+        started.append(server)
+        return server
+
+    yield start
+    for s in reversed(started):
         s.stop()

@@ -19,7 +19,7 @@ CASES_PER_CLIENT = 25
 
 @pytest.fixture(scope="module")
 def world(cluster):
-    w = ApiWorld(cluster)
+    w = ApiWorld(cluster, process=True)   # a server process of its own: clients drop connections on it
     yield w
     w.close()
 
