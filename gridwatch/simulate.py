@@ -29,6 +29,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from gridwatch import config
+from gridwatch.casemix import MIX_RURAL, MIX_URBAN, TITLES
 
 __all__ = ["Simulator", "add_arguments", "run", "rhythm", "wait_for"]
 
@@ -153,8 +154,6 @@ class Simulator:
         for w in weights:
             acc += w / total
             self.cum.append(acc)
-        from etl.demo import MIX_RURAL, MIX_URBAN, TITLES
-
         self.titles = TITLES
         self.mix = {k: ([c for c in m if c in self.categories], [m[c] for c in m if c in self.categories])
                     for k, m in (("urban", MIX_URBAN), ("rural", MIX_RURAL))}

@@ -15,6 +15,12 @@ from tests.test_stats import demo_rows
 
 
 @pytest.fixture
+def serve(serve_in_process):
+    """The API needs no server process of its own here: the app is served from this process."""
+    return serve_in_process
+
+
+@pytest.fixture
 def served(conn, tiny, serve, db_url):
     everything(conn)
     run_rules(conn, now=NOW)

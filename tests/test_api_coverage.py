@@ -13,6 +13,12 @@ from tests.test_coverage import COUNTY_REACH, NORTH, SOUTH, T1, C1, TOWN_REACH
 
 
 @pytest.fixture
+def serve(serve_in_process):
+    """The API needs no server process of its own here: the app is served from this process."""
+    return serve_in_process
+
+
+@pytest.fixture
 def api(conn, tiny, db_url, serve):
     """A served tiny hierarchy: T1 (township 620102100), C1 (county 620102) and 6201 at C1, reach 30 / 80 km; 6207 established."""
     make_centre(conn, "620102100", "township", *T1)

@@ -8,12 +8,19 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import psycopg
+import pytest
 from psycopg.rows import dict_row
 from shapely.geometry import Point
 
 from gridwatch import kpi
 from gridwatch.regions import children_features, region_detail
 from tests.factories import make_case, make_centre, make_hazard
+
+
+@pytest.fixture
+def serve(serve_in_process):
+    """The API needs no server process of its own here: the app is served from this process."""
+    return serve_in_process
 
 
 def get_json(url: str):
