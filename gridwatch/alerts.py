@@ -214,7 +214,7 @@ def _q(conn, query, params=None):
 # Constant SQL fragments composed with psycopg.sql (never values: those are always parameters).
 _FRAGMENTS = {
     "counted": sql.SQL("c.duplicate_of IS NULL AND c.state <> 'rejected'"),
-    "open": sql.SQL("c.state NOT IN ('closed', 'rejected')"),
+    "open": sql.SQL("case_is_open(c.state)"),
     "case_region": sql.SQL("COALESCE(c.grid_code, c.village_code, c.township_code, c.county_code, c.prefecture_code, %(province)s)"),
 }
 
@@ -276,7 +276,7 @@ def find_red(conn, now: datetime, p: dict) -> list[dict]:
     for r in _q(conn, _sql("""
         SELECT c.id, c.title, c.kind, {case_region} AS region, extract(epoch FROM %(now)s - c.reported_at) / 86400 AS days,
                encode(ST_AsEWKB(c.geom), 'hex') AS geom
-        FROM hazard c WHERE c.grade = 'red' AND c.state <> 'closed' AND c.reported_at <= %(now)s
+        FROM hazard c WHERE c.grade = 'red' AND hazard_is_open(c.state) AND c.reported_at <= %(now)s
     """), {"now": now, "province": p["province"]}).fetchall():
         out.append(_finding("red_hazard", f"red_hazard:{r['id']}", r["region"], "red",
                             {"days_open": round(float(r["days"]), 1)}, {"title": r["title"]},
@@ -289,7 +289,7 @@ def find_hazards_overdue(conn, now: datetime, p: dict) -> list[dict]:
     for r in _q(conn, _sql("""
         SELECT c.id, c.title, c.kind, c.grade, {case_region} AS region,
                extract(epoch FROM %(now)s - c.deadline) / 86400 AS days, encode(ST_AsEWKB(c.geom), 'hex') AS geom
-        FROM hazard c WHERE c.state <> 'closed' AND c.deadline < %(now)s
+        FROM hazard c WHERE hazard_is_overdue(c.state, c.deadline, %(now)s)
     """), {"now": now, "province": p["province"]}).fetchall():
         sev = "red" if r["grade"] == "red" else "orange"
         out.append(_finding("hazard_overdue", f"hazard_overdue:{r['id']}", r["region"], sev,
@@ -618,13 +618,14 @@ def run_rules(conn: psycopg.Connection, now: datetime | None = None, rules: list
 _ALERT_COLUMNS = """
     a.id, a.rule, a.region_code, r.name AS region_name, r.name_en AS region_name_en, a.subject,
     a.explanation_zh, a.explanation_en, a.numbers, a.severity, a.raised_at, a.last_seen_at, a.resolved_at,
-    a.acknowledged_at, a.acknowledged_by,
+    a.acknowledged_at, a.acknowledged_by, a.escalation_level, a.escalated_to,
+    (SELECT e.name FROM region e WHERE e.code = a.escalated_to) AS escalated_to_name,
     ST_X(ST_PointOnSurface(a.geom)) AS lon, ST_Y(ST_PointOnSurface(a.geom)) AS lat
 """
 
 
 def _iso(row: dict) -> dict:
-    for k in ("raised_at", "last_seen_at", "resolved_at", "acknowledged_at"):
+    for k in ("raised_at", "last_seen_at", "resolved_at", "acknowledged_at", "escalated_at"):
         if row.get(k) is not None:
             row[k] = row[k].isoformat()
     return row
@@ -678,14 +679,18 @@ def acknowledge(conn: psycopg.Connection, alert_id: int, by: str, now: datetime 
         raise ValueError(f"acknowledged_by is {len(by)} characters long; keep it to 100 or fewer")
     from gridwatch.db import transaction
 
+    at = _now(now)
     with transaction(conn):
         row = _q(conn, """
             UPDATE alert SET acknowledged_at = COALESCE(acknowledged_at, %(now)s),
                              acknowledged_by = COALESCE(acknowledged_by, %(by)s)
-            WHERE id = %(id)s RETURNING id
-        """, {"id": alert_id, "by": by, "now": _now(now)}).fetchone()
+            WHERE id = %(id)s RETURNING id, acknowledged_at = %(now)s AND acknowledged_by = %(by)s AS first
+        """, {"id": alert_id, "by": by, "now": at}).fetchone()
         if row is None:
             raise AlertNotFound(f"alert id {alert_id} does not exist; list alerts with GET /api/v1/alerts")
+        if row["first"]:    # the alert's trail (gridwatch.triage): who took it, when
+            conn.execute("INSERT INTO alert_event (alert_id, at, actor, action) VALUES (%s, %s, %s, 'acknowledge')",
+                         (alert_id, at, by))
         out = _q(conn, sql.SQL("SELECT {cols} FROM alert a JOIN region r ON r.code = a.region_code WHERE a.id = %s").format(
             cols=sql.SQL(_ALERT_COLUMNS)), (alert_id,)).fetchone()
     return _iso(dict(out))

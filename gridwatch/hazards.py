@@ -167,7 +167,7 @@ def regrade(conn: psycopg.Connection, ids: list[int] | None = None) -> int:
     hits = conn.execute(load_sql(HERE, "hazard_rule_hits"), {"ids": ids}).fetchall()
     targets = conn.execute(
         "SELECT id, base_grade, grade, grade_reasons, recurrence, state FROM hazard "
-        "WHERE (%(ids)s::bigint[] IS NULL AND state <> 'closed') OR id = ANY(%(ids)s)", {"ids": ids}).fetchall()
+        "WHERE (%(ids)s::bigint[] IS NULL AND hazard_is_open(state)) OR id = ANY(%(ids)s)", {"ids": ids}).fetchall()
     by_target: dict[int, list[dict]] = {}
     for h in hits:
         by_target.setdefault(h["id"], []).append(h)

@@ -85,7 +85,7 @@ _DUE = sql.SQL("LEAST(c.closed_at, c.deadline) >= %(start)s AND LEAST(c.closed_a
 _CLOSED = sql.SQL("c.state = 'closed' AND c.closed_at < %(cut)s")
 _ON_TIME = sql.SQL("COALESCE(c.closed_on_time, c.deadline IS NULL OR c.closed_at <= c.deadline)")
 _LEVEL = sql.SQL("COALESCE(c.closed_level, c.handling_level)")
-_OPEN = sql.SQL("c.state NOT IN ('closed', 'rejected')")
+_OPEN = sql.SQL("case_is_open(c.state)")   # migration 0024: inlined, so the partial indexes still serve
 # For a township or smaller region, windows that start at local midnight are tested on the local day:
 # the same rows, but the planner reads the region's few hundred cases through its code's index
 # instead of ANDing it with an index range covering a twelfth of the table. (A county can hold tens
@@ -332,7 +332,7 @@ def _region_kpis(conn: psycopg.Connection, code: str, now: datetime, days: int, 
         SELECT count(*) FILTER (WHERE c.grade = 'red') AS red,
                count(*) FILTER (WHERE c.grade = 'orange') AS orange,
                count(*) FILTER (WHERE c.grade = 'yellow') AS yellow
-        FROM hazard c WHERE {where} AND c.state <> 'closed'
+        FROM hazard c WHERE {where} AND hazard_is_open(c.state)
     """).format(where=_where(scope["column"])), params).fetchone()
 
     cov = _q(conn, """
@@ -472,7 +472,7 @@ def _children_ranking(conn: psycopg.Connection, code: str, now: datetime, days: 
                 SELECT code, name, level, length(code) AS len FROM region WHERE parent_code = %(code)s AND level = %(level)s
             ), {counts}, hz AS (
                 SELECT {child} AS child, count(*) AS hazards_open
-                FROM hazard c WHERE {where} AND c.state <> 'closed' GROUP BY 1
+                FROM hazard c WHERE {where} AND hazard_is_open(c.state) GROUP BY 1
             ), grids AS (
                 SELECT left(g.code, %(len)s) AS child, count(*) AS grids
                 -- grid codes under ``code`` are exactly the 15-digit codes between code000… and code999…: a

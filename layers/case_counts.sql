@@ -13,7 +13,7 @@ FROM places p
 CROSS JOIN LATERAL (
     SELECT count(*)::int AS open, count(*) FILTER (WHERE c.deadline < now())::int AS overdue,
            count(*) FILTER (WHERE c.grade = 'red')::int AS red
-    FROM cases c WHERE c.county_code = p.code AND c.state NOT IN ('closed', 'rejected')) a
+    FROM cases c WHERE c.county_code = p.code AND case_is_open(c.state)) a
 WHERE %(z)s::int <= 6 AND a.open > 0
 UNION ALL
 SELECT p.code::bigint, p.label_point, p.code, p.name, p.level, a.open, a.overdue, a.red
@@ -21,7 +21,7 @@ FROM places p
 CROSS JOIN LATERAL (
     SELECT count(*)::int AS open, count(*) FILTER (WHERE c.deadline < now())::int AS overdue,
            count(*) FILTER (WHERE c.grade = 'red')::int AS red
-    FROM cases c WHERE c.township_code = p.code AND c.state NOT IN ('closed', 'rejected')) a
+    FROM cases c WHERE c.township_code = p.code AND case_is_open(c.state)) a
 WHERE %(z)s::int BETWEEN 7 AND 9 AND a.open > 0
 UNION ALL
 SELECT p.code::bigint, p.label_point, p.code, p.name, p.level, a.open, a.overdue, a.red
@@ -29,5 +29,5 @@ FROM places p
 CROSS JOIN LATERAL (
     SELECT count(*)::int AS open, count(*) FILTER (WHERE c.deadline < now())::int AS overdue,
            count(*) FILTER (WHERE c.grade = 'red')::int AS red
-    FROM cases c WHERE c.grid_code = p.code AND c.state NOT IN ('closed', 'rejected')) a
+    FROM cases c WHERE c.grid_code = p.code AND case_is_open(c.state)) a
 WHERE %(z)s::int >= 10 AND a.open > 0

@@ -4,5 +4,5 @@ SELECT c.id, c.geom, c.ref, c.title, c.grade, c.state, c.category_code AS catego
        to_char(c.reported_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') AS reported
 FROM cases c, tile
 WHERE %(z)s::int >= 12
-  AND c.state NOT IN ('closed', 'rejected')
+  AND case_is_open(c.state)
   AND c.geom && tile.env4326

@@ -12,7 +12,7 @@ CROSS JOIN LATERAL (
     SELECT count(*)::int AS open, count(*) FILTER (WHERE h.grade = 'red')::int AS red,
            count(*) FILTER (WHERE h.grade = 'orange')::int AS orange,
            count(*) FILTER (WHERE h.grade = 'yellow')::int AS yellow
-    FROM hazard h WHERE h.county_code = p.code AND h.state <> 'closed') a
+    FROM hazard h WHERE h.county_code = p.code AND hazard_is_open(h.state)) a
 WHERE %(z)s::int <= 6 AND a.open > 0
 UNION ALL
 SELECT p.code::bigint, p.label_point, p.code, p.name, p.level, a.open, a.red, a.orange, a.yellow
@@ -21,5 +21,5 @@ CROSS JOIN LATERAL (
     SELECT count(*)::int AS open, count(*) FILTER (WHERE h.grade = 'red')::int AS red,
            count(*) FILTER (WHERE h.grade = 'orange')::int AS orange,
            count(*) FILTER (WHERE h.grade = 'yellow')::int AS yellow
-    FROM hazard h WHERE h.township_code = p.code AND h.state <> 'closed') a
+    FROM hazard h WHERE h.township_code = p.code AND hazard_is_open(h.state)) a
 WHERE %(z)s::int BETWEEN 7 AND 9 AND a.open > 0

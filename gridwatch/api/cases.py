@@ -1,13 +1,11 @@
-"""/api/v1: create and query cases, act on them, categories, departments, and live version push (SSE)."""
+"""/api/v1: create and query cases, act on them, categories, departments (the live stream is gridwatch/api/live.py)."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
 from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -166,7 +164,7 @@ def query_cases(request: Request, state: str | None = None, category: str | None
         where.append(sql.SQL("reported_at < %s"))
         params.append(until)
     if overdue:
-        where.append(sql.SQL("state NOT IN ('closed', 'rejected') AND deadline < now()"))
+        where.append(sql.SQL("case_is_overdue(state, deadline, now())"))
     query = intake.case_select(sql.SQL("WHERE {} ORDER BY reported_at DESC, id DESC LIMIT %s OFFSET %s").format(
         sql.SQL(" AND ").join(where)))
     with transaction(request.app.state.pool, readonly=True) as conn:
@@ -199,27 +197,3 @@ def post_action(request: Request, case_id: int, body: ActionIn):
         out = lifecycle.apply(conn, case_id, body.action, body.actor, note=body.note, **fields)
     out["case"]["allowed_actions"] = lifecycle.allowed_actions(out["case"]["state"])
     return json_response(out)
-
-
-@router.get("/live", summary="Server-sent events: the data versions, pushed when they change",
-            response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}},
-                             "description": "`event: version` with {table: version}; a comment every 15 s keeps it open"}})
-def live(request: Request, once: bool = Query(False, description="close after the first version message")):
-    listener = request.app.state.listener
-
-    def stream():
-        seen: dict[str, int] = {}
-        yield "retry: 1000\n\n"
-        while True:
-            versions = listener.wait_for_change(seen, timeout=15.0)
-            if versions != seen:
-                seen = versions
-                yield f"event: version\ndata: {json.dumps(versions)}\n\n"
-                if once:
-                    return
-            else:
-                yield ": keep-alive\n\n"
-
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

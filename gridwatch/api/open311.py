@@ -171,9 +171,9 @@ def get_requests(request: Request, service_request_id: str | None = None, servic
             raise intake.InputError(f"status {status!r} must be open, closed or both", field="status", value=status,
                                     fix="send status=open or status=closed")
         if wanted == {"open"}:
-            where.append(sql.SQL("c.state NOT IN ('closed', 'rejected')"))
+            where.append(sql.SQL("case_is_open(c.state)"))
         elif wanted == {"closed"}:
-            where.append(sql.SQL("c.state IN ('closed', 'rejected')"))
+            where.append(sql.SQL("NOT case_is_open(c.state)"))
     query = sql.SQL(REQUEST_SQL) + sql.SQL("WHERE {} ORDER BY c.reported_at DESC, c.id DESC LIMIT %s").format(
         sql.SQL(" AND ").join(where))
     with transaction(request.app.state.pool, readonly=True) as conn:

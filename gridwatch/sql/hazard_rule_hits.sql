@@ -6,7 +6,7 @@ SELECT t.id, r.code AS rule, r.grade, r.reason_zh, r.reason_en,
        ST_Distance(t.geom::geography, n.geom::geography) AS distance_m
 FROM hazard t
 JOIN hazard_rule r ON r.kind = t.kind
-JOIN hazard n ON n.kind = ANY (r.near_kinds) AND n.id <> t.id AND n.state <> 'closed'
+JOIN hazard n ON n.kind = ANY (r.near_kinds) AND n.id <> t.id AND hazard_is_open(n.state)
              AND n.geom && ST_Expand(t.geom, r.within_m / 50000.0 + 1e-9)
              AND ST_DWithin(t.geom::geography, n.geom::geography, r.within_m)
-WHERE t.state <> 'closed' AND (%(ids)s::bigint[] IS NULL OR t.id = ANY (%(ids)s))
+WHERE hazard_is_open(t.state) AND (%(ids)s::bigint[] IS NULL OR t.id = ANY (%(ids)s))
