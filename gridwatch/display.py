@@ -11,12 +11,15 @@ import math
 
 from plotly.colors import sample_colorscale
 
+from geo.coverage import geodesic_circle
 from gridwatch.i18n import fmt_percent, register, t
 
 __all__ = [
     "MEASURE_SCALES", "GRADE_COLOURS", "NO_DATA", "TILE_PX", "measure_label", "fmt_measure", "measure_colours",
-    "is_generated", "zoom_for_bounds", "tile_path",
+    "is_generated", "zoom_for_bounds", "tile_path", "geodesic_circle",
 ]
+
+# ``geodesic_circle`` (geo.coverage): the ring of a centre's reach on a map, re-exported for the faces.
 
 register({
     "measure.open": {"zh": "未结案件", "en": "Open cases"},

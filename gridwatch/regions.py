@@ -8,6 +8,7 @@ Python. Region codes are parsed here (:func:`check_code`, on :func:`geo.codes.pa
 
 from __future__ import annotations
 
+import argparse
 from datetime import datetime
 
 import psycopg
@@ -19,7 +20,7 @@ from gridwatch import kpi
 from gridwatch.intake import InputError
 
 __all__ = [
-    "LEVELS", "LEVEL_OF_LENGTH", "MEASURES", "POINT_LIMIT", "BadRegionCode", "check_code", "canonical_or_raw", "region_row", "ancestry",
+    "LEVELS", "LEVEL_OF_LENGTH", "MEASURES", "POINT_LIMIT", "BadRegionCode", "check_code", "canonical_or_raw", "region_code_arg", "region_row", "ancestry",
     "children", "descendant_counts", "region_detail", "children_features", "view_points", "case_register",
     "case_detail", "hazard_detail", "prefectures", "recent_red_alerts", "list_regions", "region_features",
 ]
@@ -50,6 +51,18 @@ def check_code(code: str) -> str:
             message_zh=f"区划代码 {code!r} 格式不对：应为 2/4/6/9/12/15 位数字，如 62、620702（也可用 620000、620700）",
             field="code", value=code, fix="use a code such as 62 (甘肃省) or 6207 (张掖市)", code="bad_code",
             status=400) from None
+
+
+def region_code_arg(text: str) -> str:
+    """``argparse`` type of a region-code argument: the canonical code, or a usage error naming the fix.
+
+    >>> region_code_arg("620700")
+    '6207'
+    """
+    try:
+        return parse_region_code(text)
+    except BadRegionCodeText as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def canonical_or_raw(code: str) -> str:

@@ -18,13 +18,14 @@ import plotly.graph_objects as go
 import psycopg
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
-from gridwatch.i18n import fmt_number, fmt_percent, register, t
 from dashboard.maps import local_style, zoom_for_bounds
 from dashboard.util import db_callback, jsonable, pool
-from geo.coverage import geodesic_circle
 from gridwatch import coverage
-from gridwatch.coverage import COUNTY_TIER, CoverageError, Hypothetical, Thresholds
+from gridwatch.coverage import COUNTY_TIER, CentreLoadError, CoverageError, Hypothetical, Thresholds
 from gridwatch.db import transaction
+from gridwatch.display import geodesic_circle
+from gridwatch.i18n import fmt_number, fmt_percent, register, t
+from gridwatch.regions import canonical_or_raw
 
 dash.register_page(__name__, path="/coverage", path_template="/coverage/<code>", name="覆盖规划",
                    nav_key="nav.coverage", order=30, title="综治中心覆盖 · gridwatch")
@@ -122,7 +123,7 @@ def layout(code: str | None = None, **_):
     return html.Div(
         [
             dcc.Location(id="coverage-nav", refresh="callback-nav"),
-            dcc.Store(id="coverage-code", data=code or "62"),
+            dcc.Store(id="coverage-code", data=canonical_or_raw(code or "62")),
             dcc.Store(id="coverage-extra", data=[]),
             dcc.Store(id="coverage-data"),
             dcc.Store(id="coverage-refresh", data=0),
@@ -665,8 +666,6 @@ def show_centre(centre_id, lang):
                State("coverage-refresh", "data"), State("shell-lang", "data"), prevent_initial_call=True)
 @db_callback
 def save_centre(_n, centre_id, status, staff, refresh, lang):
-    from etl.centres import CentreLoadError
-
     lang = lang or "zh"
     if not centre_id:
         return no_update, no_update

@@ -13,6 +13,8 @@ import argparse
 import json
 import sys
 
+from gridwatch.regions import region_code_arg
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -22,7 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     rc.add_argument("--township-km", type=float, default=None, help="reach of township centres, km (default: the stored one, else 5)")
     rc.add_argument("--county-km", type=float, default=None, help="reach of county, prefecture, province centres, km (default: stored, else 15)")
     sh = sub.add_parser("show", help="print a region's coverage as JSON")
-    sh.add_argument("code", help="region code: 62, a prefecture (6201), county (620102) or township (9 digits)")
+    sh.add_argument("code", type=region_code_arg,
+                    help="region code: 62, a prefecture (6201), county (620102) or township (9 digits); 620000/620700 work too")
     sh.add_argument("--scenario", default=None, help="include the centres of this what-if scenario")
 
 
