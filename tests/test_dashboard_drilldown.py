@@ -143,6 +143,20 @@ def test_a_deep_link_opens_the_same_view_and_the_ranking_drills_down(serve, db_u
     wait_until(lambda: shown(page, "620702100201", "新墩镇长城村", 1), message="长城村 again after a reload")
 
 
+def test_a_gbt2260_six_digit_link_opens_the_prefecture_it_names(serve, db_url, conn, tiny, browser_page):
+    _cases(conn)
+    server = serve(db_url)
+    page = browser_page
+    page.goto(server.url + "/region/620700")
+    wait_until(lambda: page.inner_text("#region-crumb-current") == "张掖市", message="张掖市 from /region/620700")
+    assert [c.strip() for c in page.inner_text("#region-breadcrumb").split("›")] == ["甘肃省", "张掖市"]
+    assert page.inner_text("#region-kpi-open") == str(conn.execute(
+        "SELECT count(*) AS n FROM cases WHERE prefecture_code = '6207' AND state NOT IN ('closed', 'rejected')").fetchone()["n"])
+    page.click("#region-rank-620702")
+    wait_until(lambda: page.evaluate("window.location.pathname") == "/region/620702"
+               and page.inner_text("#region-crumb-current") == "甘州区", message="甘州区 from the ranking of 620700")
+
+
 def test_the_ranking_sorts_by_a_column_when_its_header_is_clicked(serve, db_url, conn, tiny, browser_page):
     _cases(conn)
     server = serve(db_url)
