@@ -2,9 +2,10 @@
 
   gridwatch simulate --api http://127.0.0.1:8050 [--rate R] [--duration S] [--wait] [--speed X] [--seed N]
 
-A simulated clock runs ``--speed`` times faster than real time (default 720: a day every two
-minutes), and arrivals follow its daily and weekly rhythm around ``--rate`` cases per real second
-(GRIDWATCH_SIM_RATE). Cases land in grids weighted by township kind (街道 > 镇 > 乡) with the
+A simulated clock runs ``--speed`` times faster than real time (default 1: real time, so the
+figures "today" stay those of a real day), and arrivals follow its daily and weekly rhythm around
+``--rate`` cases per real second (GRIDWATCH_SIM_RATE; default ``auto``: the history's mean daily
+volume of the last 30 days, about 220 a day in the Gansu demo, not a case a second). Cases land in grids weighted by township kind (街道 > 镇 > 乡) with the
 demo's category mix; some come from AMap clients in GCJ-02, some through Open311, some are
 retried with the same client_request_id, some are reported twice at the same place. Each case's
 next action comes due after a few simulated hours and follows the lifecycle (accept, dispatch,
@@ -48,15 +49,50 @@ def rhythm(sim_seconds: float) -> float:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api", default=f"http://127.0.0.1:{config.get('GRIDWATCH_PORT')}", help="server base URL (default %(default)s)")
-    p.add_argument("--rate", type=float, default=float(config.get("GRIDWATCH_SIM_RATE")),
-                   help="mean new cases per real second (default GRIDWATCH_SIM_RATE = %(default)s)")
+    p.add_argument("--rate", type=_rate, default=_rate(config.get("GRIDWATCH_SIM_RATE")),
+                   help="mean new cases per real second, or auto: the history's mean daily volume of the last "
+                        "30 days ÷ 86,400 (default GRIDWATCH_SIM_RATE = %(default)s)")
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (default 0: until interrupted)")
-    p.add_argument("--speed", type=float, default=720.0, help="simulated seconds per real second (default %(default)s)")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="simulated seconds per real second (default %(default)s: real time, so today's figures stay true)")
     p.add_argument("--workers", type=int, default=200, help="grid workers who check in every simulated day (default %(default)s)")
     p.add_argument("--wait", action="store_true", help="wait for the server's /healthz first")
     p.add_argument("--wait-timeout", type=float, default=600, help="how long --wait waits (seconds, default %(default)s)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+# Without history to measure (auto, but no cases in the last 30 days): the Gansu demo's daily volume.
+DEFAULT_CASES_PER_DAY = 220.0
+
+
+def _rate(value: str | float) -> float | str:
+    """``auto`` or a non-negative number of cases per second (argparse type)."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"rate {value!r} is neither auto nor a number of cases per second") from None
+    if not (rate >= 0 and math.isfinite(rate)):
+        raise argparse.ArgumentTypeError(f"rate {value!r} must be a non-negative number of cases per second")
+    return rate
+
+
+def history_rate(api: str) -> float:
+    """Cases per second matching the history: the province's mean new cases a day over the last
+    30 local days (``GET /api/v1/kpi/<province>``) ÷ 86,400; 220 a day without history."""
+    try:
+        with urllib.request.urlopen(api + "/api/v1/regions", timeout=30) as r:
+            top = json.loads(r.read())
+        code = (top[0] if isinstance(top, list) else (top.get("regions") or top.get("children") or [top])[0])["code"]
+        with urllib.request.urlopen(f"{api}/api/v1/kpi/{code}", timeout=60) as r:
+            spark = json.loads(r.read())["kpi"]["sparkline"]
+        days = [d["new"] for d in spark[:-1]]     # whole days only: today is not over
+        per_day = sum(days) / len(days) if days and sum(days) else DEFAULT_CASES_PER_DAY
+    except (urllib.error.URLError, OSError, ValueError, KeyError, IndexError, TypeError):
+        per_day = DEFAULT_CASES_PER_DAY
+    return per_day / 86400.0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,7 +101,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"gridwatch simulate: {api}/healthz did not answer 200 within {args.wait_timeout:g} s; "
               "start the server with `gridwatch serve` (or `gridwatch up`)", file=sys.stderr)
         return 2
-    sim = Simulator(api, rate=args.rate, speed=args.speed, workers=args.workers, seed=args.seed, quiet=args.quiet)
+    rate = history_rate(api) if args.rate == "auto" else args.rate
+    if not args.quiet:
+        print(f"simulate: {rate * 86400:.0f} new cases a day ({rate:.5f}/s), clock × {args.speed:g}", flush=True)
+    sim = Simulator(api, rate=rate, speed=args.speed, workers=args.workers, seed=args.seed, quiet=args.quiet)
     try:
         sim.setup()
         sim.run(args.duration or math.inf)
@@ -166,8 +205,13 @@ class Simulator:
     # -- the loop -----------------------------------------------------------------------------
     def run(self, duration: float) -> None:
         start = time.monotonic()
-        # simulated time starts at a random hour of a Monday … Sunday, so a short run still has a rhythm
-        sim0 = self.rng.uniform(0, 7 * 86400)
+        # in real time the rhythm follows the clock (China time since Monday 00:00); faster, simulated
+        # time starts at a random hour of a Monday … Sunday, so a short run still has a rhythm
+        if self.speed == 1.0:
+            local = time.time() + 8 * 3600
+            sim0 = (local - 4 * 86400) % (7 * 86400)        # 1970-01-01 was a Thursday
+        else:
+            sim0 = self.rng.uniform(0, 7 * 86400)
         tick = 0.2
         day_done = -1
         last_report = start

@@ -38,6 +38,26 @@ def _bad(field: str, value, message: str, message_zh: str, fix: str, status: int
     return InputError(message, field=field, value=value, fix=fix, message_zh=message_zh, status=status)
 
 
+def _actor(request: Request, given: str | None) -> str:
+    """Who acts: for now the ``actor`` the client names (as elsewhere in this API). Phase 2 replaces
+    it with the authenticated user — this is the one line to change."""
+    return (given or "").strip()
+
+
+class SilenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rule: str = Field(..., description="the alert rule to silence, e.g. silent_grid")
+    region: str = Field(..., description="region code: the silence covers it and everything under it")
+    minutes: float = Field(..., description="how long, in minutes (at most 30 days)")
+    reason: str = Field(..., description="why (shown with the group and kept in the history)")
+    actor: str | None = Field(None, max_length=100, description="who silences (phase 2: the signed-in user)")
+
+
+class Expire(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    actor: str | None = Field(None, max_length=100, description="who ends the silence early")
+
+
 class Ack(BaseModel):
     model_config = ConfigDict(extra="forbid")
     by: str = Field(..., min_length=1, max_length=100, description="who acknowledges: the operator's name or id")
@@ -49,12 +69,31 @@ def get_alerts(request: Request,
                rule: str | None = Query(None, description="an alert rule (e.g. spike) or group (deadline, red)"),
                acknowledged: bool | None = Query(None, description="true: only acknowledged; false: only not yet"),
                include_resolved: bool = Query(False, description="also alerts whose condition no longer holds"),
-               limit: int = Query(500, ge=1, le=5000)):
+               limit: int = Query(500, ge=1, le=5000),
+               grouped: bool = Query(False, description="true: groups by rule × region instead of single alerts")):
     """Each alert: id, rule, region_code, region_name, subject, explanation_zh, explanation_en, numbers,
-    severity, raised_at, last_seen_at, resolved_at, acknowledged_at, acknowledged_by, lon, lat."""
+    severity, raised_at, last_seen_at, resolved_at, acknowledged_at, acknowledged_by, escalation_level,
+    escalated_to, lon, lat. With ``grouped=true``: groups (rule, region_code, region_name, count,
+    worst_severity, oldest_raised_at, silenced_until, inhibited, acknowledged, escalated, silenced, lon, lat)
+    of the live alerts, by rule × the region one level below ``region`` (default: the province)."""
     with transaction(request.app.state.pool, readonly=True) as conn:
         if region is not None:
             _region(conn, region)
+        if grouped:
+            from gridwatch import triage
+
+            top = region or conn.execute("SELECT code FROM region WHERE parent_code IS NULL ORDER BY code LIMIT 1").fetchone()
+            if top is None:
+                return json_response({"region": None, "count": 0, "groups": []})
+            code = top if isinstance(top, str) else (top["code"] if isinstance(top, dict) else top[0])
+            groups = triage.grouped_alerts(conn, code)
+            if rule:
+                names = alerts.RULE_NAMES.get(rule) or ((rule,) if rule in alerts.ALERT_RULES else None)
+                if names is None:
+                    raise _bad("rule", rule, f"rule {rule!r} is not known", f"未知的预警规则 {rule!r}",
+                               f"use one of: {', '.join(alerts.ALERT_RULES)}")
+                groups = [g for g in groups if g["rule"] in names]
+            return json_response({"region": code, "count": len(groups), "groups": groups})
         try:
             rows = alerts.list_alerts(conn, region=region, rule=rule, include_resolved=include_resolved,
                                       acknowledged=acknowledged, limit=limit)
@@ -62,6 +101,52 @@ def get_alerts(request: Request,
             raise _bad("rule", rule, str(exc), f"未知的预警规则 {rule!r}",
                        f"use one of: {', '.join(alerts.ALERT_RULES)}") from None
     return json_response({"region": region, "count": len(rows), "rules": list(alerts.ALERT_RULES), "alerts": rows})
+
+
+@router.get("/api/v1/alerts/silences", summary="Silences (with their history) of a region")
+def get_silences(request: Request, region: str | None = Query(None, description="region code: silences on, above or under it"),
+                 active: bool | None = Query(None, description="true: only those in force; false: only ended ones")):
+    from gridwatch import triage
+
+    with transaction(request.app.state.pool, readonly=True) as conn:
+        if region is not None:
+            _region(conn, region)
+        rows = triage.list_silences(conn, region, active=active)
+    return json_response({"region": region, "count": len(rows), "silences": rows})
+
+
+@router.post("/api/v1/alerts/silences", summary="Silence a group (rule × region) for a set time, with a reason",
+             status_code=201)
+def post_silence(request: Request, body: SilenceIn):
+    from gridwatch import triage
+
+    with transaction(request.app.state.pool) as conn:
+        _region(conn, body.region)
+        row = triage.create_silence(conn, rule=body.rule, region=body.region, minutes=body.minutes, reason=body.reason,
+                                    actor=_actor(request, body.actor))
+    return json_response(row, 201)
+
+
+@router.post("/api/v1/alerts/silences/{silence_id}/expire", summary="End a silence now (it stays in the history)")
+def post_expire(request: Request, silence_id: int, body: Expire):
+    from gridwatch import triage
+
+    with transaction(request.app.state.pool) as conn:
+        row = triage.expire_silence(conn, silence_id, _actor(request, body.actor))
+    return json_response(row)
+
+
+@router.get("/api/v1/alerts/{alert_id}/trail", summary="An alert's trail: escalations and acknowledgement")
+def get_trail(request: Request, alert_id: int):
+    from gridwatch import triage
+
+    with transaction(request.app.state.pool, readonly=True) as conn:
+        exists = conn.execute("SELECT 1 FROM alert WHERE id = %s", (alert_id,)).fetchone()
+        if exists is None:
+            raise _bad("alert_id", alert_id, f"alert id {alert_id} does not exist", f"预警 {alert_id} 不存在",
+                       "use an id from GET /api/v1/alerts", status=404)
+        rows = triage.alert_trail(conn, alert_id)
+    return json_response({"alert_id": alert_id, "events": rows})
 
 
 @router.post("/api/v1/alerts/{alert_id}/ack", summary="Acknowledge an alert")

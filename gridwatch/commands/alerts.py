@@ -5,6 +5,9 @@
   gridwatch alerts run --every 60          keep running them once a minute (gridwatch up does this)
   gridwatch alerts list --region 6207      live alerts of 张掖市 and everything under it
 
+Every run also escalates red alerts nobody acknowledged (silenced or inhibited ones excepted) for
+--escalate-after minutes (GRIDWATCH_ESCALATE_MINUTES) one level up, written in their trail.
+
 Rules: deadline (near/past), red (cases/hazards), spike (Poisson), hotspot (Getis-Ord Gi*),
 repeat_place, repeat_party, silent_grid, hazard_overdue, department_returns. Re-running never
 duplicates an alert; conditions that no longer hold are resolved.
@@ -28,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--region", default=None, help="list: region code (default: all)")
     p.add_argument("--lang", choices=["zh", "en"], default="zh", help="list: language of the explanations")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--escalate-after", type=float, default=None, metavar="MINUTES",
+                   help="run: escalate red alerts nobody acknowledged for this long one level up "
+                        "(default GRIDWATCH_ESCALATE_MINUTES)")
     p.add_argument("--every", type=float, default=None, metavar="SECONDS",
                    help="run: repeat every SECONDS until stopped (a database outage is waited out, not fatal)")
 
@@ -37,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     from gridwatch import db
     from gridwatch.alerts import list_alerts, run_rules
+    from gridwatch.triage import escalate
 
     now = None
     if args.now:
@@ -53,11 +60,14 @@ def run(args: argparse.Namespace) -> int:
     with psycopg.connect(db.database_url()) as conn:
         if args.action == "run":
             summary = run_rules(conn, now=now, rules=args.rule)
+            steps = escalate(conn, now=now, after_minutes=args.escalate_after)
             if args.json:
-                print(json.dumps(summary))
+                print(json.dumps({**summary, "escalated": steps}, ensure_ascii=False))
             else:
                 for rule, s in summary.items():
                     print(f"{rule:20s} found {s['found']:6d}  raised {s['raised']:6d}  updated {s['updated']:6d}  resolved {s['resolved']:6d}")
+                for e in steps:
+                    print(f"escalated #{e['id']} {e['from_name']} ({e['from_region']}) → {e['to_name']} ({e['escalated_to']}), level {e['escalation_level']}")
             return 0
         rows = list_alerts(conn, region=args.region, rule=(args.rule or [None])[0])
         if args.json:
@@ -78,6 +88,7 @@ def _run_every(args: argparse.Namespace, now) -> int:
 
     from gridwatch import db
     from gridwatch.alerts import run_rules
+    from gridwatch.triage import escalate
 
     if args.every < 5:
         print("gridwatch alerts: --every must be at least 5 seconds", file=sys.stderr)
@@ -87,9 +98,11 @@ def _run_every(args: argparse.Namespace, now) -> int:
         try:
             with psycopg.connect(db.database_url()) as conn:
                 summary = run_rules(conn, now=now, rules=args.rule)
+                steps = escalate(conn, now=now, after_minutes=args.escalate_after)
             raised = sum(s["raised"] for s in summary.values())
             resolved = sum(s["resolved"] for s in summary.values())
-            print(f"alerts: {raised} raised, {resolved} resolved in {time.monotonic() - started:.1f} s", flush=True)
+            print(f"alerts: {raised} raised, {resolved} resolved, {len(steps)} escalated in {time.monotonic() - started:.1f} s",
+                  flush=True)
         except psycopg.OperationalError as exc:
             print(f"alerts: database unavailable ({str(exc).strip().splitlines()[0]}); retrying", flush=True)
         time.sleep(max(0.0, args.every - (time.monotonic() - started)))
