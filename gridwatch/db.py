@@ -17,7 +17,7 @@ from psycopg_pool import ConnectionPool
 
 from gridwatch import config
 
-__all__ = ["database_url", "embedded_cluster", "open_pool", "transaction", "load_sql", "versions", "execute", "fetch_all"]
+__all__ = ["database_url", "app_database_url", "embedded_cluster", "open_pool", "transaction", "load_sql", "versions", "execute", "fetch_all"]
 
 
 def embedded_cluster():
@@ -33,6 +33,19 @@ def database_url() -> str:
     if url:
         return url
     return embedded_cluster().url()
+
+
+def app_database_url() -> str:
+    """URL of the app role ``gridwatch_app`` (no BYPASSRLS, owns nothing): GRIDWATCH_APP_DATABASE_URL,
+    else the embedded cluster's (127.0.0.1 is trusted there, so no password). With DATABASE_URL set
+    and no app URL given, raises ValueError saying what to set."""
+    url = os.environ.get("GRIDWATCH_APP_DATABASE_URL")
+    if url:
+        return url
+    if os.environ.get("DATABASE_URL"):
+        raise ValueError("DATABASE_URL is set: give the app role's URL in GRIDWATCH_APP_DATABASE_URL "
+                         "(postgresql://gridwatch_app:PASSWORD@host:port/db; the DBA sets the password with ALTER ROLE).")
+    return embedded_cluster().url().replace("postgresql://gridwatch@", "postgresql://gridwatch_app@", 1)
 
 
 def open_pool(url: str | None = None, *, min_size: int = 1, max_size: int | None = None, name: str = "gridwatch") -> ConnectionPool:
@@ -53,27 +66,45 @@ def open_pool(url: str | None = None, *, min_size: int = 1, max_size: int | None
 
 
 @contextlib.contextmanager
-def transaction(source: ConnectionPool | psycopg.Connection, *, region_scope: str | None = None, readonly: bool = False) -> Iterator[psycopg.Connection]:
+def transaction(source: ConnectionPool | psycopg.Connection, *, region_scope: str | None = None, user_id: int | None = None,
+                department_id: int | None = None, readonly: bool = False, credential: str | None = None) -> Iterator[psycopg.Connection]:
     """A connection inside one transaction: commit on success, roll back on any error.
 
-    ``source`` is a pool or an open connection. ``region_scope`` (a region code prefix) is set as
-    ``gridwatch.region_scope`` for this transaction only; row-level security will read it.
+    ``source`` is a pool or an open connection. ``region_scope`` (region code prefixes, comma
+    separated), ``user_id`` and ``department_id`` are set as ``gridwatch.region_scope`` /
+    ``gridwatch.user_id`` / ``gridwatch.department_id`` for this transaction only (SET LOCAL).
+
+    Connected as the app role, row-level security counts them only inside a grant: pass
+    ``credential`` (the caller's session id or bearer token) and the database itself sets the
+    user's scope (``gridwatch_open``); ``region_scope`` may then only narrow it. See
+    docs/ARCHITECTURE.md, "Identity and region scope".
     """
     if isinstance(source, ConnectionPool):
         with source.connection() as conn:
-            with _tx(conn, region_scope, readonly):
+            with _tx(conn, region_scope, readonly, user_id, department_id, credential):
                 yield conn
     else:
-        with _tx(source, region_scope, readonly):
+        with _tx(source, region_scope, readonly, user_id, department_id, credential):
             yield source
 
 
 @contextlib.contextmanager
-def _tx(conn: psycopg.Connection, region_scope: str | None, readonly: bool) -> Iterator[None]:
+def _tx(conn: psycopg.Connection, region_scope: str | None, readonly: bool, user_id: int | None = None,
+        department_id: int | None = None, credential: str | None = None) -> Iterator[None]:
     with conn.transaction():
         if readonly:
             conn.execute("SET TRANSACTION READ ONLY")
-        conn.execute("SELECT set_config('gridwatch.region_scope', %s, true)", (region_scope or "",))
+        if credential is not None:
+            conn.execute("SELECT 1 FROM gridwatch_open(%s)", (credential,))   # sets scope, user, department
+            if region_scope is not None:
+                conn.execute("SELECT set_config('gridwatch.region_scope', %s, true)", (region_scope,))  # may only narrow
+        else:
+            conn.execute(
+                "SELECT set_config('gridwatch.region_scope', %s, true), set_config('gridwatch.user_id', %s, true),"
+                " set_config('gridwatch.department_id', %s, true)",
+                (region_scope or "", "" if user_id is None else str(int(user_id)),
+                 "" if department_id is None else str(int(department_id))),
+            )
         yield
 
 

@@ -21,7 +21,9 @@ from dashboard.shell import prime_dash_pages
 from gridwatch import __version__, config
 from gridwatch.api.errors import install_error_handlers
 from gridwatch.db import database_url, open_pool
-from gridwatch.live import VersionListener
+from gridwatch.cache import open_cache
+from gridwatch.live import LiveHub
+from gridwatch.replica import install_read_routing
 
 __all__ = ["create_app", "ROUTERS"]
 
@@ -37,6 +39,7 @@ ROUTERS: tuple[str, ...] = (
     "gridwatch.api.open311",
     "gridwatch.api.coverage",
     "gridwatch.api.alerts",
+    "gridwatch.api.live",
 )
 
 DASHBOARD = Path(dashboard.__file__).resolve().parent
@@ -52,7 +55,11 @@ def create_app(url: str | None = None) -> FastAPI:
     )
     server.state.database_url = url
     server.state.pool = open_pool(url)
-    server.state.listener = VersionListener(url).start()
+    # One LISTEN per process, on the primary itself (never through pgbouncer): pushes to every open page.
+    server.state.listener = LiveHub(config.get("GRIDWATCH_LISTEN_URL") or url, max_subscribers=int(config.get("GRIDWATCH_LIVE_MAX")))
+    server.include_router(APIRouter(on_startup=[server.state.listener.start], on_shutdown=[server.state.listener.aclose]))
+    server.state.cache = open_cache()   # tiles and aggregates: Redis shared by all workers, or local
+    install_read_routing(server)        # GRIDWATCH_READ_URL: reads from a replica, own writes from the primary
     for module in ROUTERS:
         server.include_router(importlib.import_module(module).router)
     install_error_handlers(server)   # core errors → 404/409/422, validation → 422, database down → 503

@@ -1,6 +1,9 @@
 """Serve the dashboard, vector tiles, JSON API (OpenAPI at /docs) and live updates.
 
-One ASGI process (uvicorn): Dash pages on FastAPI, /tiles/…, /api/v1/…, /open311/v2/…, /healthz.
+One ASGI app (uvicorn): Dash pages on FastAPI, /tiles/…, /api/v1/…, /open311/v2/…, /healthz.
+``--workers N`` runs N identical processes behind the one port (uvicorn builds the app in each from
+the factory ``gridwatch.server:create_app``); each has its own LISTEN and pool, and shares tiles and
+aggregates through Redis when GRIDWATCH_REDIS_URL is set. A worker that dies is replaced.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default=config.get("GRIDWATCH_HOST"), help="listen address (default %(default)s)")
     p.add_argument("--port", type=int, default=int(config.get("GRIDWATCH_PORT")), help="port (default %(default)s)")
     p.add_argument("--database-url", default=None, help="override DATABASE_URL / the embedded cluster")
+    p.add_argument("--workers", type=int, default=int(config.get("GRIDWATCH_WORKERS")),
+                   help="worker processes behind the port (default %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,9 +28,21 @@ def run(args: argparse.Namespace) -> int:
 
     if not _migrations_unchanged(args.database_url):
         return 1
+    if args.workers < 1:
+        print(f"gridwatch serve: --workers {args.workers} is not a number of processes: use 1 or more", flush=True)
+        return 2
+    print(f"gridwatch dashboard on http://{args.host}:{args.port}/  (API docs: /docs)"
+          + (f", {args.workers} workers" if args.workers > 1 else ""), flush=True)
+    if args.workers > 1:
+        import os
+
+        if args.database_url:
+            os.environ["DATABASE_URL"] = args.database_url   # the workers build their app from the environment
+        uvicorn.run("gridwatch.server:create_app", factory=True, workers=args.workers, host=args.host, port=args.port,
+                    log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+        return 0
     app = create_app(args.database_url)
-    print(f"gridwatch dashboard on http://{args.host}:{args.port}/  (API docs: /docs)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
     return 0
 
 

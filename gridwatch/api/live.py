@@ -1,0 +1,88 @@
+"""/api/v1/live: server-sent events of data versions, asynchronous (no thread per stream).
+
+Each stream subscribes to its process's :class:`gridwatch.live.LiveHub` (one LISTEN per process)
+for one region (``?region=620702``; none: everything). It sends:
+
+- ``event: version`` with ``{table: version}`` at once, then whenever a change touches the region,
+  at most one per ``GRIDWATCH_LIVE_COALESCE_MS`` (a burst of changes is one message);
+- ``event: status`` with ``{"ok": bool}`` when the server loses or regains its database (after
+  an outage a ``version`` message with ``"_reconnected"`` follows: refresh everything);
+- ``event: beat`` every 15 s so proxies keep it open and the page knows the link is alive.
+
+Dashboard pages hold one such stream each (dashboard/assets/gridwatch.js). Beyond
+``GRIDWATCH_LIVE_MAX`` open streams a process answers 503 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from gridwatch import config
+from gridwatch.api.errors import error_body
+from gridwatch.live import LiveFull
+
+__all__ = ["router", "BEAT_SECONDS"]
+
+router = APIRouter(prefix="/api/v1", tags=["live"])
+
+BEAT_SECONDS = 15.0
+
+
+def _event(kind: str, data) -> str:
+    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+@router.get("/live", summary="Server-sent events: data versions, pushed when a change touches the region",
+            response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "`event: version` with {table: version}; `event: status` {ok}; `event: beat` every 15 s"},
+                       503: {"description": "this process already serves GRIDWATCH_LIVE_MAX streams; retry later"}})
+async def live(request: Request,
+               once: bool = Query(False, description="close after the first version message"),
+               region: str = Query("", pattern=r"^(\d{2}|\d{4}|\d{6}|\d{9}|\d{12}|\d{15})?$",
+                                   description="only changes touching this region code (and its parents/children)")):
+    hub = request.app.state.listener
+    try:
+        sub = hub.subscribe(region)
+    except LiveFull as exc:
+        return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content=error_body(
+            "live_full", str(exc), message_zh="实时连接已达上限，请稍后重试",
+            fix="retry after a few seconds, or raise GRIDWATCH_LIVE_MAX / add workers"))
+    coalesce = int(config.get("GRIDWATCH_LIVE_COALESCE_MS")) / 1000.0
+
+    async def stream():
+        try:
+            yield "retry: 1000\n\n"
+            yield _event("version", hub.versions)
+            if once:
+                return
+            ok, last = hub.connected, 0.0
+            if not ok:
+                yield _event("status", {"ok": False})
+            while True:
+                if not await sub.wait(BEAT_SECONDS):
+                    yield _event("beat", {"ok": hub.connected})
+                    continue
+                wait = coalesce - (time.monotonic() - last)
+                if wait > 0:                      # a burst: gather it into one message
+                    await asyncio.sleep(wait)
+                tables, status = sub.take()
+                last = time.monotonic()
+                if status and hub.connected != ok:
+                    ok = hub.connected
+                    yield _event("status", {"ok": ok})
+                    if ok:
+                        yield _event("version", {**hub.versions, "_reconnected": int(time.time() * 1000)})
+                    continue
+                if tables:
+                    yield _event("version", hub.versions)
+        finally:
+            sub.close()
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
