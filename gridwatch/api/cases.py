@@ -164,7 +164,7 @@ def query_cases(request: Request, state: str | None = None, category: str | None
         where.append(sql.SQL("reported_at < %s"))
         params.append(until)
     if overdue:
-        where.append(sql.SQL("state NOT IN ('closed', 'rejected') AND deadline < now()"))
+        where.append(sql.SQL("case_is_overdue(state, deadline, now())"))
     query = intake.case_select(sql.SQL("WHERE {} ORDER BY reported_at DESC, id DESC LIMIT %s OFFSET %s").format(
         sql.SQL(" AND ").join(where)))
     with transaction(request.app.state.pool, readonly=True) as conn:
