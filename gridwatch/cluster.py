@@ -142,6 +142,16 @@ class Cluster:
         return self.root / "postgres.log"
 
     @property
+    def archive_dir(self) -> Path:
+        """Where every completed WAL segment is copied (archive_mode), for point-in-time recovery."""
+        return self.root / "wal-archive"
+
+    @property
+    def backups_dir(self) -> Path:
+        """Where ``gridwatch db backup --base`` puts base backups."""
+        return self.root / "backups"
+
+    @property
     def socket_dir(self) -> Path:
         # Unix socket paths are limited to ~107 bytes: fall back to /tmp for deep checkouts.
         candidate = self.root / "run"
@@ -171,6 +181,29 @@ class Cluster:
         if check and proc.returncode != 0:
             raise ClusterError(f"{Path(args[0]).name} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
         return proc
+
+    def run_as_server(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run a PostgreSQL binary as the server's user (files it writes belong to that user)."""
+        return self._run(*args, timeout=timeout)
+
+    def prepare_backup_dirs(self) -> None:
+        """The WAL archive and base-backup folders, owned by the server's user."""
+        for d in (self.archive_dir, self.backups_dir):
+            d.mkdir(parents=True, exist_ok=True)
+            if self.run_as:
+                user = pwd.getpwnam(self.run_as)
+                os.chown(d, user.pw_uid, user.pw_gid)
+
+    def own_data(self) -> None:
+        """Give the data folder (after files were put there by this process) to the server's user."""
+        os.chmod(self.pgdata, 0o700)
+        if not self.run_as:
+            return
+        user = pwd.getpwnam(self.run_as)
+        for top, dirs, files in os.walk(self.pgdata):
+            os.chown(top, user.pw_uid, user.pw_gid)
+            for name in files:
+                os.chown(os.path.join(top, name), user.pw_uid, user.pw_gid)
 
     def _prepare_dirs(self) -> None:
         for d in (self.root, self.socket_dir):
@@ -248,11 +281,15 @@ class Cluster:
             return True
         return False
 
-    def start(self) -> str:
-        """Start (or reuse) the cluster; create the database and PostGIS. Returns what happened."""
+    def start(self, ensure_database: bool = True) -> str:
+        """Start (or reuse) the cluster; create the database and PostGIS. Returns what happened.
+
+        ``ensure_database=False`` only starts the server (a cluster recovering from its archive
+        is read-only until it is done)."""
         self.init()
         if self.running():
-            self._ensure_database()
+            if ensure_database:
+                self._ensure_database()
             return "reused"
         stale = self._clear_stale_pid()
         if not port_is_free(self.port):
@@ -270,6 +307,11 @@ class Cluster:
         ]
         if self.fast:
             opts += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        elif "'" not in str(self.archive_dir):
+            # every completed WAL segment is archived for point-in-time recovery (gridwatch db restore --to-time)
+            self.prepare_backup_dirs()
+            archive = f"test ! -f {self.archive_dir}/%f && cp %p {self.archive_dir}/%f"
+            opts += ["-c wal_level=replica", "-c archive_mode=on", f"-c 'archive_command={archive}'", "-c archive_timeout=300"]
         proc = self._run(
             self._bin("pg_ctl"), "-D", str(self.pgdata), "-l", str(self.logfile),
             "-o", " ".join(opts), "-w", "-t", "60", "start", check=False,
@@ -279,7 +321,8 @@ class Cluster:
             if self.logfile.exists():
                 tail = "\n".join(self.logfile.read_text(errors="replace").splitlines()[-8:])
             raise ClusterError(f"PostgreSQL did not start (see {self.logfile}):\n{tail or proc.stderr}")
-        self._ensure_database()
+        if ensure_database:
+            self._ensure_database()
         return "started after removing a stale pid file" if stale else "started"
 
     def _ensure_database(self) -> None:

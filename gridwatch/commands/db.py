@@ -4,6 +4,7 @@
   gridwatch db stop     stop it
   gridwatch db status   say whether it runs, where, and on which port
   gridwatch db url      print the connection URL gridwatch uses (DATABASE_URL if set)
+  gridwatch db url --role app   the URL of the app role gridwatch_app (row-level security applies)
   gridwatch db replica start|stop|status   a streaming hot standby beside it (GRIDWATCH_READ_URL)
   gridwatch db backup [FILE]     dump the database (pg_dump custom format) + FILE.manifest.json
                                  (row counts and checksums of every table, same snapshot)
@@ -38,6 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--database", default=None, metavar="NAME", help="restore: into this database (created) on the same server")
     p.add_argument("--force", action="store_true", help="restore: replace a database that is not empty")
     p.add_argument("--json", action="store_true", help="status as JSON")
+    p.add_argument("--role", choices=["owner", "app"], default="owner",
+                   help="url: owner (default, what migrations and ETL use) or app (gridwatch_app, scoped by row-level security)")
 
 
 def _backup_or_restore(args: argparse.Namespace) -> int:
@@ -100,6 +103,13 @@ def run(args: argparse.Namespace) -> int:
 
         return run_cli(args.replica_action or "status", as_json=args.json)
     if args.action == "url":
+        if args.role == "app":
+            try:
+                print(db.app_database_url())
+            except ValueError as exc:
+                print(f"gridwatch db url --role app: {exc}", file=sys.stderr)
+                return 2
+            return 0
         print(db.database_url())
         return 0
     if os.environ.get("DATABASE_URL"):
