@@ -16,7 +16,7 @@ __all__ = ["DomainError", "Invalid", "NotFound", "Conflict", "Unavailable", "jso
 def jsonable(value: Any) -> Any:
     """``value`` when it is JSON-serialisable, else its repr."""
     try:
-        json.dumps(value)
+        json.dumps(value, allow_nan=False)
         return value
     except (TypeError, ValueError):
         return repr(value)

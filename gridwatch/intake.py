@@ -3,7 +3,7 @@
 Every case enters here, one at a time (:func:`create_case`) or in batches (:func:`create_cases`),
 from the API, the Open311 façade, the simulator and the demo's stories:
 
-- validated: known category, finite coordinates inside Gansu (the province pieces of
+- validated by :class:`gridwatch.models.CaseIn` (the API's model too), then: known category, finite coordinates inside Gansu (the province pieces of
   ``region_subdivided``), swapped lat/long detected and explained; GCJ-02 input (AMap/Tencent
   clients) converted to WGS84 with ``geo.coords``;
 - stamped with grid, village, township, county and prefecture codes (``region_leaf`` →
@@ -19,14 +19,14 @@ A batch is two statements whatever its size (one check, one INSERT … SELECT th
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import get_args
 
 import psycopg
 from psycopg import sql
 
+from gridwatch import models
 from gridwatch.db import load_sql
 from gridwatch.errors import DomainError, NotFound
 
@@ -37,16 +37,14 @@ __all__ = [
 ]
 
 HERE = Path(__file__).resolve().parent
-COORD_SYSTEMS = ("wgs84", "gcj02", "cgcs2000")
-CHANNELS = ("grid_worker", "window", "hotline", "online", "open311", "petition", "referral", "simulator")
-GRADES = ("red", "orange", "yellow")
-LEVELS = ("village", "township", "county", "prefecture", "province")
+COORD_SYSTEMS = get_args(models.CoordSystem)      # the allowed values are the models' (one definition)
+CHANNELS = get_args(models.Channel)
+GRADES = get_args(models.Grade)
+LEVELS = get_args(models.Level)
 GANSU_EXTENT = (92.1, 32.6, 108.8, 42.8)  # lon min, lat min, lon max, lat max (rough; the outline decides)
 DUPLICATE_METRES = 50
 DUPLICATE_HOURS = 72
-MAX_BATCH = 20_000
-MAX_TEXT = {"title": 200, "description": 4000, "reporter_name": 100, "reporter_phone": 40, "address": 300,
-            "client_request_id": 100}
+MAX_BATCH = models.MAX_BATCH
 
 # Columns the API shows for a case (also what create_* return).
 CASE_COLUMNS = (
@@ -76,60 +74,11 @@ def _dicts(conn, rows):
     return rows
 
 
-def _number(item: dict, key: str, where: str) -> float:
-    value = item.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                value = None
-        else:
-            value = None
-    if value is None or not math.isfinite(value):
-        raise InputError(
-            f"{where}{key} must be a finite number of degrees, got {item.get(key)!r}",
-            message_zh=f"{where}{key} 必须是有限的经纬度数值（度），收到 {item.get(key)!r}",
-            field=f"{where}{key}", value=item.get(key),
-            fix=f"send {key} as a JSON number, e.g. {'103.83' if key == 'lon' else '36.06'}")
-    return float(value)
-
-
-def _text(item: dict, key: str, where: str, *, required: bool = False) -> str | None:
-    value = item.get(key)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise InputError(f"{where}{key} is required", message_zh=f"缺少必填字段 {where}{key}",
-                             field=f"{where}{key}", value=value, fix=f"send {key} as a non-empty string")
-        return None
-    if not isinstance(value, str):
-        raise InputError(f"{where}{key} must be a string, got {value!r}", message_zh=f"{where}{key} 必须是字符串",
-                         field=f"{where}{key}", value=value, fix=f"send {key} as a JSON string")
-    limit = MAX_TEXT.get(key)
-    if limit and len(value) > limit:
-        raise InputError(f"{where}{key} is {len(value)} characters long; at most {limit} are accepted",
-                         message_zh=f"{where}{key} 超过 {limit} 个字符", field=f"{where}{key}", value=value[:40] + "…",
-                         fix=f"shorten {key} to {limit} characters")
-    return value.strip()
-
-
-def _choice(item: dict, key: str, where: str, allowed: tuple[str, ...], default: str | None) -> str | None:
-    value = item.get(key)
-    if value is None or value == "":
-        return default
-    if value not in allowed:
-        raise InputError(f"{where}{key} {value!r} is not one of {', '.join(allowed)}",
-                         message_zh=f"{where}{key} 的取值 {value!r} 无效，可用：{'、'.join(allowed)}",
-                         field=f"{where}{key}", value=value, fix=f"use one of: {', '.join(allowed)}")
-    return value
-
-
 def prepare(conn: psycopg.Connection, items: list[dict], *, default_channel: str = "online") -> list[dict]:
     """Check and normalise raw case dicts (before any write); raise :class:`InputError` on the first bad one.
 
-    Accepted keys: category (required), lon, lat (required), coord_system (wgs84 | gcj02 | cgcs2000),
-    title, description, grade, channel, client_request_id, reporter_name, reporter_phone, parties
-    (list), address, handling_level, reported_at (datetime; Python callers only).
+    Each item is checked by :class:`gridwatch.models.CaseIn` (the model the API declares), plus
+    ``reported_at`` (a datetime; Python callers only); then the category must be known.
     """
     if not isinstance(items, list) or not items:
         raise InputError("a batch needs at least one case", message_zh="批量提交至少需要一件案件",
@@ -143,40 +92,31 @@ def prepare(conn: psycopg.Connection, items: list[dict], *, default_channel: str
     out = []
     for k, item in enumerate(items):
         where = f"cases[{k}]." if many else ""
-        if not isinstance(item, dict):
-            raise InputError(f"{where or 'the case'} must be a JSON object, got {type(item).__name__}",
-                             message_zh="每件案件必须是 JSON 对象", field=where.rstrip(".") or "body", value=item,
-                             fix="send {\"category\": …, \"lon\": …, \"lat\": …}")
-        code = _text(item, "category", where, required=True)
-        if code not in cats:
+        reported_at = None
+        if isinstance(item, dict) and isinstance(item.get("reported_at"), datetime):
+            item = dict(item)
+            reported_at = item.pop("reported_at")
+        case = models.validate(models.CaseIn, item, prefix=where)
+        if case.category not in cats:
             raise InputError(
-                f"{where}category {code!r} is unknown; known categories: {', '.join(cats)} (GET /api/v1/categories)",
-                message_zh=f"未知的案件类别 {code!r}；可用类别见 GET /api/v1/categories",
-                field=f"{where}category", value=code, fix="use a code from GET /api/v1/categories", code="unknown_category")
-        cat = cats[code]
-        lon, lat = _number(item, "lon", where), _number(item, "lat", where)
-        coord_system = _choice(item, "coord_system", where, COORD_SYSTEMS, "wgs84")
-        parties = item.get("parties") or []
-        if not isinstance(parties, list):
-            raise InputError(f"{where}parties must be a list", message_zh=f"{where}parties 必须是列表",
-                             field=f"{where}parties", value=parties, fix="send parties as a JSON list of names or objects")
-        reported_at = item.get("reported_at")
-        if reported_at is not None and not isinstance(reported_at, datetime):
-            raise InputError(f"{where}reported_at is set by the server", field=f"{where}reported_at", value=reported_at,
-                             message_zh="报告时间由服务器记录", fix="leave reported_at out")
+                f"{where}category {case.category!r} is unknown; known categories: {', '.join(cats)} (GET /api/v1/categories)",
+                message_zh=f"未知的案件类别 {case.category!r}；可用类别见 GET /api/v1/categories",
+                field=f"{where}category", value=case.category, fix="use a code from GET /api/v1/categories",
+                code="unknown_category")
+        cat = cats[case.category]
         out.append({
-            "category": code, "family": cat["family"],
-            "title": _text(item, "title", where) or cat["name_zh"],
-            "description": _text(item, "description", where),
-            "channel": _choice(item, "channel", where, CHANNELS, default_channel),
-            "grade": _choice(item, "grade", where, GRADES, cat["default_grade"]),
-            "client_request_id": _text(item, "client_request_id", where),
-            "reporter_name": _text(item, "reporter_name", where),
-            "reporter_phone": _text(item, "reporter_phone", where),
-            "address": _text(item, "address", where),
-            "handling_level": _choice(item, "handling_level", where, LEVELS, None),
-            "parties": json.dumps(parties, ensure_ascii=False),
-            "coord_system": coord_system, "input_lon": lon, "input_lat": lat, "reported_at": reported_at,
+            "category": case.category, "family": cat["family"],
+            "title": case.title or cat["name_zh"],
+            "description": case.description,
+            "channel": case.channel or default_channel,
+            "grade": case.grade or cat["default_grade"],
+            "client_request_id": case.client_request_id,
+            "reporter_name": case.reporter_name,
+            "reporter_phone": case.reporter_phone,
+            "address": case.address,
+            "handling_level": case.handling_level,
+            "parties": json.dumps(case.parties, ensure_ascii=False),
+            "coord_system": case.coord_system, "input_lon": case.lon, "input_lat": case.lat, "reported_at": reported_at,
             "_where": where,
         })
     _convert(out)

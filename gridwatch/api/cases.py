@@ -3,74 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from psycopg import sql
-from pydantic import BaseModel, ConfigDict, Field
 
 from gridwatch import cases as lifecycle
 from gridwatch import intake
 from gridwatch.api.errors import ApiRoute, json_response
+from gridwatch.models import ActionIn, BatchIn, CaseIn
 from gridwatch.db import transaction
 
 __all__ = ["router", "CaseIn", "ActionIn", "region_column"]
 
 router = APIRouter(prefix="/api/v1", route_class=ApiRoute, tags=["cases"])
 
-Level = Literal["village", "township", "county", "prefecture", "province"]
 LEVEL_BY_LENGTH = {2: None, 4: "prefecture_code", 6: "county_code", 9: "township_code", 12: "village_code", 15: "grid_code"}
-
-
-class CaseIn(BaseModel):
-    """A case report. Coordinates are WGS84 degrees unless coord_system says otherwise."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "category": "neighbour", "lon": 100.455, "lat": 38.932, "title": "邻居院墙纠纷",
-        "client_request_id": "app-7f3c2a", "channel": "grid_worker"}]})
-
-    category: str = Field(description="category code (GET /api/v1/categories)", max_length=60)
-    lon: float = Field(description="longitude (x), degrees east", allow_inf_nan=False)
-    lat: float = Field(description="latitude (y), degrees north", allow_inf_nan=False)
-    coord_system: Literal["wgs84", "gcj02", "cgcs2000"] = Field("wgs84", description="gcj02 for AMap/Tencent clients")
-    title: str | None = Field(None, max_length=200)
-    description: str | None = Field(None, max_length=4000)
-    grade: Literal["red", "orange", "yellow"] | None = Field(None, description="default: the category's")
-    channel: Literal["grid_worker", "window", "hotline", "online", "open311", "petition", "referral", "simulator"] | None = None
-    client_request_id: str | None = Field(None, max_length=100, description="idempotency key: a retry returns the same case")
-    reporter_name: str | None = Field(None, max_length=100)
-    reporter_phone: str | None = Field(None, max_length=40)
-    parties: list[Any] = Field(default_factory=list)
-    address: str | None = Field(None, max_length=300)
-    handling_level: Level | None = Field(None, description="the level of the centre taking it (default: by grade)")
-
-
-class BatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    cases: list[CaseIn] = Field(description=f"1 to {intake.MAX_BATCH} cases; all are written or none")
-
-
-class ActionIn(BaseModel):
-    """One lifecycle action; which fields it needs: GET /api/v1/cases/transitions."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"action": "dispatch", "actor": "甘州区综治中心", "department_id": 12},
-        {"action": "return", "actor": "新墩镇司法所", "note": "不属本所职责"}]})
-
-    action: str = Field(description="accept, reject, dispatch, return, start, feedback, verify, rework, …")
-    actor: str = Field(min_length=1, max_length=100, description="who acts")
-    note: str | None = Field(None, max_length=4000, description="reason, instructions or feedback")
-    department_id: int | None = None
-    hours: int | None = Field(None, description="extension hours, or a first deadline override at dispatch")
-    level: Level | None = Field(None, description="hand_down target level")
-    resolved: bool | None = None
-    satisfaction: int | None = None
-    kind: Literal["people", "administrative", "judicial"] | None = Field(None, description="mediation kind")
-    mediator: str | None = Field(None, max_length=200)
-    outcome: Literal["agreed", "failed"] | None = None
-    agreement: str | None = Field(None, max_length=4000)
-    mediation_id: int | None = None
-    duplicate_of: int | None = Field(None, description="merge: the case this one duplicates (default: its flagged possible duplicate)")
 
 
 def _public(case: dict, created: bool | None = None) -> dict:

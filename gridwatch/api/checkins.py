@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
 
 from gridwatch import checkins
 from gridwatch.api.errors import ApiRoute, json_response
+from gridwatch.models import CheckinIn
 from gridwatch.db import transaction
 
 __all__ = ["router", "CheckinIn"]
 
 router = APIRouter(prefix="/api/v1", route_class=ApiRoute, tags=["check-ins"])
-
-
-class CheckinIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"grid_code": "620702100200001", "worker": "王网格", "kind": "all_clear"}]})
-    grid_code: str = Field(min_length=15, max_length=15)
-    worker: str = Field(min_length=1, max_length=100)
-    kind: Literal["report", "all_clear"] = Field(description="report (有事早报告) or all_clear (无事报平安)")
-    day: date | None = Field(None, description="default: today (China)")
-    note: str | None = Field(None, max_length=2000)
-    case_id: int | None = Field(None, description="the case a report is about")
 
 
 @router.post("/checkins", status_code=201, summary="A grid worker's daily report or all-clear (idempotent per grid, worker, day, kind)")

@@ -19,20 +19,20 @@ import tempfile
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from gridwatch import coverage
 from gridwatch.api.errors import ApiRoute, json_response
 from gridwatch.coverage import CoverageError, Hypothetical, Thresholds
 from gridwatch.db import transaction
 from gridwatch.errors import NotFound
+from gridwatch.models import CentreIn, CentreLevel, CentrePatch, CentreStatus, SaveIn, ScenarioCentreIn, ScenarioIn
 
 __all__ = ["router", "coverage_map", "gaps_geopackage"]
 
 router = APIRouter(route_class=ApiRoute, tags=["coverage"])   # paths below carry /api/v1 or /export
 
-Level = Literal["province", "prefecture", "county", "township", "village"]
-Status = Literal["planned", "established", "entity"]
+Level = CentreLevel
+Status = CentreStatus
 STATUS_COLOURS = {"entity": "#1a7f37", "established": "#d29922", "planned": "#8250df", "scenario": "#0969da"}
 
 
@@ -88,24 +88,6 @@ def get_sites(request: Request, code: str, k: int = Query(3, ge=1, le=50), level
 
 # ------------------------------------------------------------------------- scenarios
 
-class ScenarioCentreIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    lon: float = Field(..., allow_inf_nan=False)
-    lat: float = Field(..., allow_inf_nan=False)
-    level: Level = "township"
-    name: str | None = Field(None, max_length=120)
-
-
-class ScenarioIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    centres: list[ScenarioCentreIn] = Field(..., max_length=200)
-
-
-class SaveIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    status: Status = "planned"
-
-
 @router.get("/api/v1/scenarios", summary="Named what-if scenarios and how many centres each holds")
 def get_scenarios(request: Request):
     with transaction(_pool(request), readonly=True) as conn:
@@ -152,34 +134,6 @@ def delete_scenario(request: Request, name: str):
 
 
 # ------------------------------------------------------------------------- the registry
-
-class CentreIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(..., min_length=1, max_length=120)
-    level: Level
-    region_code: str = Field(..., pattern=r"^[0-9]{2,12}$")
-    lon: float = Field(..., allow_inf_nan=False)
-    lat: float = Field(..., allow_inf_nan=False)
-    status: Status = "established"
-    staff: int | None = Field(None, ge=0)
-    address: str | None = Field(None, max_length=200)
-    phone: str | None = Field(None, max_length=40)
-    departments: list[str] = Field(default_factory=list, max_length=50)
-
-
-class CentrePatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(None, min_length=1, max_length=120)
-    level: Level | None = None
-    region_code: str | None = Field(None, pattern=r"^[0-9]{2,12}$")
-    lon: float | None = Field(None, allow_inf_nan=False)
-    lat: float | None = Field(None, allow_inf_nan=False)
-    status: Status | None = None
-    staff: int | None = Field(None, ge=0)
-    address: str | None = Field(None, max_length=200)
-    phone: str | None = Field(None, max_length=40)
-    departments: list[str] | None = Field(None, max_length=50)
-
 
 @router.get("/api/v1/centres", summary="The centre registry (or a scenario's centres), filtered by region, level and status")
 def get_centres(request: Request, region: str | None = None, level: Level | None = None, status: Status | None = None,

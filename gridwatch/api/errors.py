@@ -6,7 +6,8 @@ Open311 façade does). The route class, before FastAPI parses anything:
 - refuses a body larger than ``GRIDWATCH_MAX_BODY_BYTES`` with 413 (counting the bytes it reads,
   not trusting Content-Length alone);
 - refuses malformed JSON with 400 naming line, column and character position;
-- turns FastAPI/pydantic validation errors into 422 naming each field, value and fix;
+- turns FastAPI/pydantic validation errors into 422 naming each field, value and fix
+  (:func:`gridwatch.models.validation_error`, the wording the core uses too);
 - turns the core's typed errors (:mod:`gridwatch.errors`: Invalid 422, NotFound 404, Conflict 409)
   into their status with the same shape;
 - answers 503 when the database cannot be reached.
@@ -32,31 +33,10 @@ from fastapi.routing import APIRoute
 
 from gridwatch import config
 from gridwatch.errors import DomainError
+from gridwatch.models import validation_error
 
 __all__ = ["ApiRoute", "route_class", "error_body", "json_response", "max_body_bytes", "error_status_body",
            "install_error_handlers"]
-
-FIX_BY_TYPE = {
-    "missing": "add the field",
-    "float_parsing": "send a JSON number",
-    "float_type": "send a JSON number",
-    "finite_number": "send a finite number",
-    "int_parsing": "send a whole number",
-    "int_type": "send a whole number",
-    "string_type": "send a JSON string",
-    "string_too_long": "shorten it",
-    "literal_error": "use one of the allowed values",
-    "extra_forbidden": "remove the field (see the OpenAPI spec at /openapi.json for accepted fields)",
-    "list_type": "send a JSON list",
-    "model_attributes_type": "send a JSON object",
-    "dict_type": "send a JSON object",
-    "date_from_datetime_parsing": "send a date as YYYY-MM-DD",
-    "date_parsing": "send a date as YYYY-MM-DD",
-    "bool_parsing": "send true or false",
-    "greater_than_equal": "send a larger value",
-    "less_than_equal": "send a smaller value",
-}
-
 
 def max_body_bytes() -> int:
     return int(config.get("GRIDWATCH_MAX_BODY_BYTES"))
@@ -89,36 +69,9 @@ def error_body(code: str, message: str, *, message_zh: str | None = None, field:
     return {"error": err}
 
 
-def _field_name(loc: tuple) -> str:
-    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or ".".join(str(p) for p in loc)
-
-
 def _validation(exc: RequestValidationError) -> tuple[int, dict]:
-    details = []
-    for e in exc.errors():
-        field = _field_name(tuple(e.get("loc", ())))
-        value = e.get("input")
-        if e.get("type") == "missing":
-            value = None
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError):
-            value = repr(value)
-        fix = FIX_BY_TYPE.get(e.get("type"), "correct the value")
-        ctx = e.get("ctx") or {}
-        if e.get("type") == "literal_error" and "expected" in ctx:
-            fix = f"use one of: {ctx['expected']}"
-        details.append({"field": field, "value": value, "problem": e.get("msg"), "fix": fix})
-    first = details[0] if details else {"field": "body", "value": None, "problem": "invalid", "fix": "see the OpenAPI spec"}
-    more = f" (and {len(details) - 1} more problem(s), see details)" if len(details) > 1 else ""
-    message = f"{first['field']}: {first['problem']}, got {first['value']!r}; {first['fix']}{more}"
-    body = error_body("validation", message, message_zh=f"字段 {first['field']} 无效：{first['problem']}",
-                      field=first["field"], value=first["value"], fix=first["fix"], details=details)
-    return 422, body
+    invalid = validation_error(list(exc.errors()))       # the same wording as the core's own checks
+    return invalid.status, {"error": invalid.to_dict()}
 
 
 def _too_large(size: int, limit: int) -> tuple[int, dict]:

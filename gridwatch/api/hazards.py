@@ -2,54 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from psycopg import sql
-from pydantic import BaseModel, ConfigDict, Field
 
 from gridwatch import hazards
 from gridwatch.api.cases import region_column
 from gridwatch.api.errors import ApiRoute, json_response
+from gridwatch.models import HazardActionIn, HazardIn
 from gridwatch.db import transaction
 
 __all__ = ["router", "HazardIn", "HazardActionIn"]
 
 router = APIRouter(prefix="/api/v1", route_class=ApiRoute, tags=["hazards"])
-
-Kind = Literal["power_line", "dilapidated_house", "gas", "fire", "flood", "geological", "traffic", "building",
-               "livestock_shed", "other"]
-
-
-class HazardIn(BaseModel):
-    """A hazard (or a feature the rules measure against, such as a building or a livestock shed)."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "kind": "power_line", "title": "10kV 浅河线 7–8 号杆", "grade": "yellow",
-        "geometry": {"type": "LineString", "coordinates": [[104.6201, 35.0103], [104.6225, 35.0109]]},
-        "deadline_days": 30, "client_request_id": "hz-001"}]})
-
-    kind: Kind
-    title: str | None = Field(None, max_length=200)
-    description: str | None = Field(None, max_length=4000)
-    grade: Literal["red", "orange", "yellow"] = Field("yellow", description="the reporter's grade; rules may raise it")
-    geometry: dict[str, Any] = Field(description="GeoJSON Point, LineString, Polygon or Multi* (lon, lat)")
-    coord_system: Literal["wgs84", "gcj02", "cgcs2000"] = "wgs84"
-    owner_department_id: int | None = None
-    deadline: datetime | None = Field(None, description="rectification deadline")
-    deadline_days: int | None = Field(None, ge=1, le=3650, description="or: days from now")
-    client_request_id: str | None = Field(None, max_length=100)
-    case_id: int | None = None
-
-
-class HazardActionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    action: Literal["start_rectification", "close_out", "reinspect"]
-    actor: str = Field(min_length=1, max_length=100)
-    note: str | None = Field(None, max_length=4000)
-    ok: bool | None = Field(None, description="reinspect: true = still fixed, false = it recurred")
-
 
 @router.post("/hazards", status_code=201, summary="Register a hazard (idempotent on client_request_id); rules may raise its grade")
 def post_hazard(request: Request, body: HazardIn):

@@ -1,6 +1,7 @@
 """The centre registry (综治中心): validation, writes and reads. Loaders, the API and the dashboard all call here.
 
-A centre row is checked field by field (:func:`parse_row`), then against the database in one
+A centre row is checked field by field by :class:`gridwatch.models.CentreIn` (:func:`parse_row`, the
+model the API declares too), then against the database in one
 set-based query (:func:`validate`: a known region code, a level matching the region's, a point
 inside Gansu — with a hint when lat/long look swapped — and inside its region or within 2 km of it,
 known departments). :func:`write_centres` upserts a batch all-or-nothing; the CRUD functions below
@@ -9,10 +10,11 @@ refresh the stored coverage of the townships a change touches.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable, Sequence, get_args
+
+from pydantic import ValidationError
 
 from gridwatch.coverage.figures import refresh, stored_thresholds
 from gridwatch.coverage.reach import (
@@ -20,14 +22,15 @@ from gridwatch.coverage.reach import (
 )
 from gridwatch.db import transaction
 from gridwatch.errors import Invalid, NotFound
+from gridwatch.models import FIX_BY_TYPE, CentreIn, CentreLevel, CentreStatus
 
 __all__ = [
     "CentreRow", "CentreLoadError", "LEVELS", "STATUSES", "NEAR_M", "parse_row", "validate", "write_centres",
     "list_centres", "get_centre", "create_centre", "update_centre", "delete_centre", "centres_near",
 ]
 
-LEVELS = ("province", "prefecture", "county", "township", "village")
-STATUSES = ("planned", "established", "entity")
+LEVELS = get_args(CentreLevel)                      # province … village (gridwatch.models: one definition)
+STATUSES = get_args(CentreStatus)
 NEAR_M = 2_000.0                 # a centre may sit this far outside its region (a seat on the boundary)
 LOCK_KEY = 620_000_040           # advisory lock: two registry writes never interleave
 MAX_MESSAGES = 30
@@ -84,52 +87,51 @@ def _text(value) -> str | None:
     return s or None
 
 
-def _number(where: str, name: str, value, problems: list[str]) -> float | None:
-    s = _text(value)
-    if s is None:
-        problems.append(f"{where}: {name} is empty; give decimal degrees (e.g. 103.834)")
-        return None
-    try:
-        x = float(s)
-    except ValueError:
-        problems.append(f"{where}: {name} {s!r} is not a number; give decimal degrees (e.g. 103.834)")
-        return None
-    if not math.isfinite(x):
-        problems.append(f"{where}: {name} {s!r} is not a finite number")
-        return None
-    return x
+# How a loader names what the model refused, per field ({v}: the value as given).
+_SAYS = {
+    "name": "name is empty; every centre needs a name (e.g. 城关区综治中心)",
+    "level": "level {v!r} is not known; use one of " + ", ".join(LEVELS),
+    "region_code": "region_code {v!r} is not a region code; use digits such as 620102",
+    "status": "status {v!r} is not known; use planned, established or entity (实体化)",
+    "staff": "staff {v!r} is not a whole number of people (0 or more)",
+    "lon": "lon {v!r} is not a number; give decimal degrees (e.g. 103.834)",
+    "lat": "lat {v!r} is not a number; give decimal degrees (e.g. 36.061)",
+}
+_EMPTY = {"lon": "lon is empty; give decimal degrees (e.g. 103.834)", "lat": "lat is empty; give decimal degrees (e.g. 36.061)"}
 
 
 def parse_row(where: str, props: dict, lon, lat, problems: list[str]) -> CentreRow | None:
-    """A CentreRow from raw values, or None after appending what is wrong to ``problems``."""
-    before = len(problems)
-    name = _text(props.get("name"))
-    if name is None:
-        problems.append(f"{where}: name is empty; every centre needs a name (e.g. 城关区综治中心)")
-    level = (_text(props.get("level")) or "").lower()
-    if level not in LEVELS:
-        problems.append(f"{where}: level {props.get('level')!r} is not known; use one of {', '.join(LEVELS)}")
-    code = _text(props.get("region_code"))
-    if code is None or not code.isdigit():
-        problems.append(f"{where}: region_code {props.get('region_code')!r} is not a region code; use digits such as 620102")
-    status = (_text(props.get("status")) or "established").lower()
-    if status not in STATUSES:
-        problems.append(f"{where}: status {props.get('status')!r} is not known; use planned, established or entity (实体化)")
-    staff_text = _text(props.get("staff"))
-    staff = None
-    if staff_text is not None:
-        try:
-            staff = int(float(staff_text))
-            if staff < 0 or staff != float(staff_text):
-                raise ValueError
-        except ValueError:
-            problems.append(f"{where}: staff {staff_text!r} is not a whole number of people (0 or more)")
-    x = _number(where, "lon", lon, problems)
-    y = _number(where, "lat", lat, problems)
-    depts = tuple(d.strip() for d in _SPLIT_DEPTS.split(_text(props.get("departments")) or "") if d.strip())
-    if len(problems) > before:
+    """A CentreRow from raw values (a file row or a request), checked by :class:`gridwatch.models.CentreIn`;
+    None after appending what is wrong (one line per field, naming ``where``) to ``problems``."""
+    raw = {k: _text(props.get(k)) for k in ("name", "level", "region_code", "status", "staff", "address", "phone")}
+    for k in ("level", "status"):
+        raw[k] = raw[k].lower() if raw[k] else raw[k]
+    depts = props.get("departments")
+    raw["departments"] = ([str(d).strip() for d in depts if str(d).strip()] if isinstance(depts, (list, tuple))
+                          else [d.strip() for d in _SPLIT_DEPTS.split(_text(depts) or "") if d.strip()])
+    raw["lon"], raw["lat"] = (v.strip() if isinstance(v, str) else v for v in (lon, lat))
+    data = {k: v for k, v in raw.items() if v is not None and v != ""}
+    try:
+        centre = CentreIn.model_validate(data)
+    except ValidationError as exc:
+        seen = set()
+        for e in exc.errors(include_url=False):
+            key = str(e["loc"][0]) if e.get("loc") else "row"
+            if key in seen:
+                continue
+            seen.add(key)
+            value = raw.get(key)
+            if e["type"] == "missing":
+                says = _EMPTY.get(key) or _SAYS.get(key, f"{key} is missing")
+            elif key in _SAYS and key != "name":
+                says = _SAYS[key].format(v=props.get(key, value) if key not in ("lon", "lat") else value)
+            else:
+                fix = FIX_BY_TYPE.get(e["type"], "correct the value")
+                says = f"{key} {value!r}: {e['msg']}; {fix}"
+            problems.append(f"{where}: {says}")
         return None
-    return CentreRow(where, name, level, code, x, y, status, staff, _text(props.get("address")), _text(props.get("phone")), depts)
+    return CentreRow(where, centre.name, centre.level, centre.region_code, centre.lon, centre.lat, centre.status,
+                     centre.staff, centre.address, centre.phone, tuple(centre.departments))
 
 
 def _label(row: CentreRow) -> str:
