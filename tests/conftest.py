@@ -4,7 +4,7 @@
   run without PostgreSQL), stopped at the end of the session.
 - ``db_url`` / ``conn``: a fresh, migrated, empty database per test (CREATE DATABASE … TEMPLATE).
 - ``gansu_url``: one database per session with the full Gansu demo hierarchy loaded (read-only use).
-- ``serve``: starts ``gridwatch serve`` in a subprocess on a free port against a given database
+- ``serve``: starts ``gridwatch serve`` as its own process on a free port against a given database
   (the dashboard in a browser, kill/restart); ``serve_in_process``: the same app served from a
   thread of the test process (API tests: real HTTP, no process start; see tests/apiserver.py).
 - A skipped test fails the run (see pytest_sessionfinish).
@@ -193,29 +193,14 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, message
 
 @pytest.fixture
 def serve(tmp_path):
-    """Start ``gridwatch serve`` against a database URL; returns a Server with ``.url``."""
-    import urllib.request
+    """Start ``gridwatch serve`` (a process of its own) against a database URL; returns a Server with ``.url``."""
+    from tests.apiserver import start_server
 
     started: list[Server] = []
 
     def start(database_url: str, env: dict | None = None) -> Server:
-        port = free_port()
-        log = tmp_path / f"server-{port}.log"
-        environment = {**os.environ, "DATABASE_URL": database_url, "GRIDWATCH_PORT": str(port), **(env or {})}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gridwatch.cli", "serve", "--port", str(port)],
-            stdout=log.open("w"), stderr=subprocess.STDOUT, env=environment, cwd=ROOT,
-        )
-        server = Server(f"http://127.0.0.1:{port}", proc, log)
+        server = start_server(database_url, env, log_dir=tmp_path)
         started.append(server)
-
-        def healthy():
-            if proc.poll() is not None:
-                raise GiveUp(f"server exited with {proc.returncode}:\n{log.read_text()}")
-            with urllib.request.urlopen(server.url + "/healthz", timeout=2) as r:
-                return r.status == 200
-
-        wait_until(healthy, timeout=60, interval=0.2, message=f"server on port {port} to answer /healthz")
         return server
 
     yield start
