@@ -242,7 +242,9 @@ def set_password(conn: psycopg.Connection, username: str, password: str) -> None
 # -- login, sessions ---------------------------------------------------------------------------
 def login(conn: psycopg.Connection, username: str, password: str, *, now: datetime | None = None) -> int:
     """Check a password; returns the user id or raises LoginRefused. Counts failures and locks the
-    account after GRIDWATCH_LOGIN_MAX_FAILURES in a row for GRIDWATCH_LOGIN_LOCK_MINUTES."""
+    account after GRIDWATCH_LOGIN_MAX_FAILURES in a row for GRIDWATCH_LOGIN_LOCK_MINUTES.
+
+    The failure count is written before LoginRefused is raised: commit the transaction anyway."""
     now = now or datetime.now(timezone.utc)
     user = get_user(conn, username) if isinstance(username, str) and 0 < len(username) <= 64 else None
     if user is None:

@@ -30,6 +30,7 @@ __all__ = ["create_app", "ROUTERS"]
 # Each module exposes ``router`` (a FastAPI APIRouter). Order matters only for overlapping paths.
 ROUTERS: tuple[str, ...] = (
     "gridwatch.api.health",
+    "gridwatch.api.auth",
     "gridwatch.api.tiles",
     "gridwatch.api.regions",
     "gridwatch.api.export",
