@@ -216,3 +216,25 @@ def test_the_login_page_escapes_what_it_echoes_and_says_until_when_an_account_is
         client.post("/login", data={"username": "op", "password": "wrong-1"})
         locked = client.post("/login", data={"username": "op", "password": "wrong-2"})
         assert locked.status_code == 403 and "账户已锁定" in locked.text and "locked until" in locked.text
+
+
+def test_the_demo_creates_one_account_per_role_once_and_prints_the_same_passwords_again(tiny, db_url, conn, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("GRIDWATCH_DATA_DIR", str(tmp_path))
+    make_department(conn, "620702", "water", "甘州区水务局")
+    rc, first, _ = cli(capsys, monkeypatch, db_url, "users", "demo")
+    assert rc == 0
+    users = {r["username"]: r for r in conn.execute("SELECT username, role, region_code, department_id FROM app_user").fetchall()}
+    assert {u["role"] for u in users.values()} == set(auth.ROLES)
+    assert users["ganzhou"]["region_code"] == "620702"
+    assert users["xindun"]["region_code"] == "620702100"          # 甘州区新墩镇 of the tiny hierarchy
+    assert users["lanzhou_grid"]["region_code"].startswith("6201") and len(users["lanzhou_grid"]["region_code"]) == 15
+    assert "caizi" not in users and "caizi" in first and "skipped" in first   # no 菜子镇 in the tiny hierarchy
+    store = tmp_path / "demo-accounts.json"
+    assert oct(store.stat().st_mode & 0o777) == "0o600"
+    rc, second, _ = cli(capsys, monkeypatch, db_url, "users", "demo")
+    assert rc == 0 and second == first
+    assert conn.execute("SELECT count(*) AS n FROM app_user").fetchone()["n"] == len(users)
+    password = first.split("ganzhou ", 1)[1].split("password ", 1)[1].split()[0]
+    assert auth.login(conn, "ganzhou", password)
+    kiosk = first.split("/wall?kiosk=", 1)[1].split()[0]
+    assert auth.resolve(conn, kiosk).role == "wall"

@@ -36,6 +36,7 @@ STEPS: tuple[tuple[str, ...], ...] = (
     ("etl", "centres", "--demo"),
     ("etl", "stats"),
     ("alerts", "run"),
+    ("users", "demo"),
 )
 
 
