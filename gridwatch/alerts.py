@@ -46,8 +46,8 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 
+from gridwatch.db import execute
 from gridwatch.kpi import LOCAL_TZ, RETURN_ACTIONS
 
 __all__ = [
@@ -207,8 +207,7 @@ class Rule:
     find: Callable[..., list[dict]] = field(repr=False)
 
 
-def _q(conn, query, params=None):
-    return conn.cursor(row_factory=dict_row).execute(query, params)
+_q = execute   # dict rows whatever the connection's row factory (gridwatch.db.execute, the one helper)
 
 
 # Constant SQL fragments composed with psycopg.sql (never values: those are always parameters).

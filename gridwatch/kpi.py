@@ -50,7 +50,8 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+
+from gridwatch.db import execute
 
 __all__ = [
     "UnknownRegion", "LEVEL_COLUMN", "LOCAL_TZ", "RETURN_ACTIONS", "SCORE_FORMULA",
@@ -101,9 +102,7 @@ class UnknownRegion(LookupError):
     """The region code is not in the region table."""
 
 
-def _q(conn: psycopg.Connection, query, params=None):
-    """Execute with dict rows whatever the connection's own row factory is."""
-    return conn.cursor(row_factory=dict_row).execute(query, params)
+_q = execute   # dict rows whatever the connection's row factory (gridwatch.db.execute, the one helper)
 
 
 def region_scope(conn: psycopg.Connection, code: str) -> dict:

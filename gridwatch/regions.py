@@ -13,10 +13,10 @@ from datetime import datetime
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 
 from geo.codes import BadRegionCodeText, parse_region_code
 from gridwatch import kpi
+from gridwatch.db import execute
 from gridwatch.intake import InputError
 
 __all__ = [
@@ -36,8 +36,7 @@ class BadRegionCode(InputError):
     """A region code that is malformed (400) or not loaded (404)."""
 
 
-def _q(conn: psycopg.Connection, query, params=None):
-    return conn.cursor(row_factory=dict_row).execute(query, params)
+_q = execute   # dict rows whatever the connection's row factory (gridwatch.db.execute, the one helper)
 
 
 def check_code(code: str) -> str:
@@ -197,12 +196,12 @@ def view_points(conn: psycopg.Connection, code: str, limit: int = POINT_LIMIT) -
     cases = _q(conn, sql.SQL("""
         SELECT id, ref, title, grade, state, ST_X(geom) AS lon, ST_Y(geom) AS lat,
                coalesce(deadline < now(), false) AS overdue
-        FROM cases WHERE {where} AND state NOT IN ('closed', 'rejected')
+        FROM cases WHERE {where} AND case_is_open(state)
         ORDER BY reported_at DESC LIMIT %(limit)s""").format(where=where), {"code": code, "limit": limit}).fetchall()
     hazards = _q(conn, sql.SQL("""
         SELECT id, title, kind, grade, state, GeometryType(geom) AS shape,
                ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat
-        FROM hazard WHERE {where} AND state <> 'closed'
+        FROM hazard WHERE {where} AND hazard_is_open(state)
         ORDER BY reported_at DESC LIMIT %(limit)s""").format(where=where), {"code": code, "limit": limit}).fetchall()
     return {"cases": [dict(r) for r in cases], "hazards": [dict(r) for r in hazards]}
 
@@ -217,7 +216,7 @@ def case_register(conn: psycopg.Connection, code: str, query: str | None = None,
     text = (query or "").strip()
     rows = _q(conn, sql.SQL("""
         SELECT c.id, c.ref, c.title, c.grade, c.state, c.reported_at, c.closed_at, c.reporter_name,
-               coalesce(c.deadline < now() AND c.state NOT IN ('closed', 'rejected'), false) AS overdue,
+               coalesce(case_is_overdue(c.state, c.deadline, now()), false) AS overdue,
                v.name AS village_name
         FROM cases c LEFT JOIN region v ON v.code = c.village_code
         WHERE {where}
@@ -235,7 +234,7 @@ def case_detail(conn: psycopg.Connection, case_id: int) -> dict | None:
                c.reported_at, c.deadline, c.closed_at, c.escalations, c.category_code,
                cat.name_zh AS category_zh, cat.name_en AS category_en,
                g.name AS grid_name, t.name AS township_name, k.name AS county_name,
-               coalesce(c.deadline < now() AND c.state NOT IN ('closed', 'rejected'), false) AS overdue
+               coalesce(case_is_overdue(c.state, c.deadline, now()), false) AS overdue
         FROM cases c
         LEFT JOIN category cat ON cat.code = c.category_code
         LEFT JOIN region g ON g.code = c.grid_code
@@ -284,12 +283,12 @@ def recent_red_alerts(conn: psycopg.Connection, minutes: int, limit: int = 5) ->
             SELECT 'case' AS kind, c.id, c.title, c.reported_at, coalesce(g.name, k.name, '') AS place,
                    coalesce(k.name, '') AS county
             FROM cases c LEFT JOIN region g ON g.code = c.village_code LEFT JOIN region k ON k.code = c.county_code
-            WHERE c.grade = 'red' AND c.state NOT IN ('closed', 'rejected')
+            WHERE c.grade = 'red' AND case_is_open(c.state)
               AND c.reported_at >= now() - make_interval(mins => %(m)s)
             UNION ALL
             SELECT 'hazard', h.id, h.title, h.reported_at, coalesce(g.name, k.name, ''), coalesce(k.name, '')
             FROM hazard h LEFT JOIN region g ON g.code = h.village_code LEFT JOIN region k ON k.code = h.county_code
-            WHERE h.grade = 'red' AND h.state <> 'closed'
+            WHERE h.grade = 'red' AND hazard_is_open(h.state)
               AND h.reported_at >= now() - make_interval(mins => %(m)s)
         ) a ORDER BY reported_at DESC, id DESC LIMIT %(limit)s""", {"m": int(minutes), "limit": int(limit)}).fetchall()
     return [dict(r) for r in rows]

@@ -18,8 +18,8 @@ from __future__ import annotations
 from datetime import date
 
 import psycopg
-from psycopg.rows import dict_row
 
+from gridwatch.db import execute
 from gridwatch.kpi import region_scope
 
 __all__ = ["INDICATORS", "SMALL", "yoy", "mom", "series", "region_stats"]
@@ -33,8 +33,7 @@ INDICATORS: dict[str, dict[str, str]] = {
 SMALL = 10
 
 
-def _q(conn, query, params=None):
-    return conn.cursor(row_factory=dict_row).execute(query, params)
+_q = execute   # dict rows whatever the connection's row factory (gridwatch.db.execute, the one helper)
 
 
 def _change(value: int | None, previous: int | None) -> tuple[float | None, float | None]:

@@ -26,10 +26,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg
-from psycopg.rows import dict_row
 
 from gridwatch import config
-from gridwatch.db import load_sql, transaction
+from gridwatch.db import execute, load_sql, transaction
 from gridwatch.intake import InputError
 
 __all__ = [
@@ -47,8 +46,7 @@ class SilenceNotFound(InputError):
     """No silence with that id (404)."""
 
 
-def _q(conn, query, params=None):
-    return conn.cursor(row_factory=dict_row).execute(query, params)
+_q = execute   # dict rows whatever the connection's row factory (gridwatch.db.execute, the one helper)
 
 
 def _now(now: datetime | None) -> datetime:
