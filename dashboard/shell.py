@@ -4,11 +4,13 @@ the live-update heartbeat, the database banner, and the page container.
 Shared browser state the pages read:
 
 - ``shell-lang`` (dcc.Store, local storage): "zh" or "en";
-- ``shell-versions`` (dcc.Store): {table: version}, changed only when the data changed (or the
-  database came back after an outage: then ``_reconnected`` is set) — the refresh trigger of maps
-  and KPI panels (read from the listener's memory, no database query);
+- ``shell-versions`` (dcc.Store): {table: version}, pushed by the server (one server-sent-events
+  stream per page, ``/api/v1/live?region=…``, opened by ``gridwatchLive`` in assets/gridwatch.js)
+  only when a change touches the page's region, at most once a second; after an outage or a lost
+  connection ``_reconnected`` is set — the refresh trigger of maps and KPI panels. No polling: a
+  page that hears of no relevant change makes no request;
 - ``shell-heartbeat`` (dcc.Store): {"ok": bool, "at": epoch ms of the last moment the live
-  connection was known good} — freshness badges age from it.
+  connection was known good} — freshness badges age from it (set in the browser by the stream).
 
 A page can ask for a full-screen shell (no header) by registering with ``fullscreen=True``
 (the wall does); a page registered with ``nav=False`` stays out of the nav.
@@ -17,10 +19,11 @@ A page can ask for a full-screen shell (no header) by registering with ``fullscr
 from __future__ import annotations
 
 import inspect
+import json
 import time
 
 import dash
-from dash import Input, Output, State, clientside_callback, dcc, html, no_update
+from dash import Input, Output, State, clientside_callback, dcc, html
 
 from gridwatch.i18n import register, t
 from dashboard.util import listener
@@ -77,10 +80,12 @@ def layout():
         [
             dcc.Location(id="shell-url"),
             dcc.Store(id="shell-lang", storage_type="local", data=lang),
-            dcc.Store(id="shell-versions", data={}),
+            dcc.Store(id="shell-versions", data=_versions_now()),
             dcc.Store(id="shell-heartbeat", data={"ok": True, "at": int(time.time() * 1000)}),
             dcc.Store(id="shell-fullscreen", data=_fullscreen_paths()),
-            dcc.Interval(id="shell-live", interval=int(config.get("GRIDWATCH_LIVE_POLL_MS"))),
+            dcc.Store(id="shell-live-scope"),
+            # The versions this page was built at: the stream's first message is compared with them.
+            html.Div(id="shell-live-init", hidden=True, **{"data-versions": json.dumps(_versions_now())}),
             html.Header(
                 [
                     html.H1(t("app.title", lang), id="shell-title"),
@@ -116,24 +121,21 @@ def label_shell(lang, pathname):
     return t("app.title", lang), links, t("lang.switch", lang), t("state.error.db", lang)
 
 
-@dash.callback(Output("shell-versions", "data"), Output("shell-heartbeat", "data"), Output("shell-banner", "hidden"),
-               Input("shell-live", "n_intervals"), State("shell-versions", "data"), State("shell-heartbeat", "data"))
-def poll_live(_, seen, heartbeat):
-    """From the listener's memory (no query): new versions when they changed; banner when cut off."""
-    live = listener()
-    ok = bool(live.connected)
-    versions = dict(live.versions)
-    now_ms = int(time.time() * 1000)
-    was_ok = (heartbeat or {}).get("ok", True)
-    seen_tables = {k: v for k, v in (seen or {}).items() if not k.startswith("_")}
-    if ok and not was_ok:  # back after an outage: refresh whatever failed meanwhile
-        out_versions = {**versions, "_reconnected": now_ms}
-    elif ok and versions != seen_tables:
-        out_versions = versions
-    else:
-        out_versions = no_update
-    beat = {"ok": True, "at": now_ms} if ok else {"ok": False, "at": (heartbeat or {}).get("at", now_ms)}
-    return out_versions, beat, ok
+def _versions_now() -> dict:
+    """The data versions this process's live hub knows (memory, no query); {} outside a request."""
+    try:
+        return dict(listener().versions)
+    except Exception:  # noqa: BLE001 - no app yet (import, tests): the stream brings them
+        return {}
+
+
+# One push connection per page: the stream follows the page's region (assets/gridwatch.js). A
+# clientside callback: changing page opens the new region's stream without any request of its own.
+clientside_callback(
+    "function(pathname) { return window.gridwatchLive ? window.gridwatchLive.follow(pathname) : ''; }",
+    Output("shell-live-scope", "data"),
+    Input("shell-url", "pathname"),
+)
 
 
 # Full-screen pages (the wall) hide the header; the page language also sets <html lang>.

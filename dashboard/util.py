@@ -7,7 +7,7 @@ import functools
 
 import dash
 
-__all__ = ["db_callback", "pool", "listener", "jsonable"]
+__all__ = ["db_callback", "pool", "listener", "jsonable", "read", "cache"]
 
 
 def db_callback(fn):
@@ -32,6 +32,19 @@ def pool():
 def listener():
     """The server's data-version listener."""
     return dash.get_app().server.state.listener
+
+
+def read(want: dict | None = None):
+    """A read-only transaction for a view: on the replica when GRIDWATCH_READ_URL is set (the
+    primary right after this user wrote), having seen at least the versions ``want`` a push named."""
+    from gridwatch.replica import read_transaction
+
+    return read_transaction(dash.get_app().server.state, want)
+
+
+def cache():
+    """The server's tile and aggregate cache (Redis shared by the workers, or local)."""
+    return getattr(dash.get_app().server.state, "cache", None)
 
 
 def jsonable(value):

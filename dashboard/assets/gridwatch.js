@@ -65,3 +65,75 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         }
     }
 });
+
+/* gridwatch live push: one server-sent-events stream per page (GET /api/v1/live?region=<code>, see
+   gridwatch/api/live.py). The server sends a data-version message only when a change touches this
+   page's region, at most one a second; this puts it into the shell-versions store, which the pages'
+   refresh callbacks listen to. A page that hears nothing makes no request: no polling. The stream
+   follows the page (region from the path, everything on the wall and other pages); after a lost
+   connection (server restart, a worker gone, database outage) the page refreshes once it is back. */
+window.gridwatchLive = (function () {
+    var source = null, scope = null, everOpened = false, broken = false, lastGood = Date.now();
+
+    function setProps(id, props) {
+        var dc = window.dash_clientside;
+        if (dc && dc.set_props) {
+            try { dc.set_props(id, props); } catch (e) { /* not on this page (yet) */ }
+        }
+    }
+    function beat(ok) {
+        if (ok) { lastGood = Date.now(); }
+        setProps('shell-heartbeat', {data: {ok: ok, at: lastGood}});
+        setProps('shell-banner', {hidden: ok});
+    }
+    function initialVersions() {
+        var el = document.getElementById('shell-live-init');
+        try { return el ? JSON.parse(el.getAttribute('data-versions') || '{}') : {}; } catch (e) { return {}; }
+    }
+    function differs(a, b) {
+        return Object.keys(b).some(function (k) { return k.charAt(0) !== '_' && a[k] !== b[k]; });
+    }
+    function scopeOf(pathname) {
+        var m = /\/(\d{2}|\d{4}|\d{6}|\d{9}|\d{12}|\d{15})(?:[\/?#]|$)/.exec(pathname || '');
+        return m ? m[1] : '';
+    }
+    function open(sc) {
+        if (source) { source.close(); }
+        scope = sc;
+        var first = true, firstEver = !everOpened;
+        everOpened = true;
+        source = new EventSource('/api/v1/live' + (sc ? '?region=' + sc : ''));
+        source.addEventListener('version', function (e) {
+            var v = JSON.parse(e.data);
+            if (first) {
+                first = false;
+                if (broken) {                 /* back after a cut: whatever happened meanwhile, refresh */
+                    setProps('shell-versions', {data: Object.assign({}, v, {_reconnected: Date.now()})});
+                } else if (firstEver && differs(initialVersions(), v)) {   /* changed while the page loaded */
+                    setProps('shell-versions', {data: v});
+                }
+                broken = false;
+                beat(true);
+                return;
+            }
+            setProps('shell-versions', {data: v});
+            beat(true);
+        });
+        source.addEventListener('status', function (e) { beat(!!JSON.parse(e.data).ok); });
+        source.addEventListener('beat', function (e) { beat(!!JSON.parse(e.data).ok); });
+        source.onerror = function () {
+            broken = true; first = true; firstEver = false; beat(false);
+            var mine = source;
+            if (mine.readyState === 2) {      /* refused (e.g. 503: too many streams): try again later */
+                setTimeout(function () { if (source === mine) { open(scope); } }, 5000);
+            }
+        };
+    }
+    return {
+        follow: function (pathname) {
+            var sc = scopeOf(pathname);
+            if (source === null || sc !== scope) { open(sc); }
+            return sc;
+        }
+    };
+})();

@@ -7,6 +7,7 @@ level; the breadcrumb goes back up. Cases and hazards on the map open their deta
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime
 from urllib.parse import urlencode
@@ -21,12 +22,13 @@ from dashboard.figures import (
     figure_patch, figure_signature, with_geometry,
 )
 from gridwatch.i18n import fmt_datetime, fmt_percent, register, t
-from dashboard.util import db_callback, jsonable, pool
+from dashboard.util import cache, db_callback, jsonable, pool, read
 from gridwatch import kpi
 from gridwatch.regions import (
     case_register,
     MEASURES, BadRegionCode, canonical_or_raw, case_detail, children_features, hazard_detail, region_detail, view_points,
 )
+from gridwatch.cache import cache_key, cached_json
 from gridwatch.db import transaction
 from gridwatch.live import read_versions
 
@@ -110,6 +112,10 @@ def layout(code: str | None = None, measure: str | None = None, **_):
             dcc.Location(id="region-nav", refresh="callback-nav"),
             dcc.Store(id="region-code", data=code or ""),
             dcc.Store(id="region-data"),
+            # The pushed versions this page's parts depend on (set in the browser from shell-versions):
+            # the view reloads when one of VIEW_TABLES changed, the case register only when cases did.
+            dcc.Store(id="region-live"),
+            dcc.Store(id="region-cases-live"),
             # Enabled only while the last load failed: the page retries by itself until the database is back.
             dcc.Interval(id="region-retry", interval=2000, disabled=True),
             dcc.Store(id="region-figure"),
@@ -182,19 +188,55 @@ def fetch_view(conn: psycopg.Connection, code: str) -> dict:
             "versions": read_versions(conn), "fetched_at": int(time.time() * 1000)}
 
 
+# What a view shows depends on these tables (a change to alerts or departments does not reload it)
+# and on the clock (overdue, today): cached per minute and per version, shared by every screen.
+VIEW_TABLES = ("cases", "hazard", "centre", "region", "checkin", "township_coverage")
+
+
+def cached_view(conn: psycopg.Connection, code: str) -> dict:
+    """fetch_view through the shared cache, keyed by the versions read in this same transaction."""
+    now = read_versions(conn)
+    key = cache_key("region-view", code or "top", int(time.time() // 60), *(now.get(t, 0) for t in VIEW_TABLES))
+    view = cached_json(cache(), key, lambda: jsonable(fetch_view(conn, code)), ttl=120)
+    return {**view, "fetched_at": int(time.time() * 1000)} if view.get("status") == "ok" else view
+
+
 @dash.callback(Output("region-data", "data"), Output("region-error", "children"), Output("region-error", "hidden"),
                Output("region-retry", "disabled"),
-               Input("region-code", "data"), Input("shell-versions", "data"), Input("region-retry", "n_intervals"),
-               State("shell-lang", "data"))
+               Input("region-code", "data"), Input("region-live", "data"), Input("region-retry", "n_intervals"),
+               State("shell-versions", "data"), State("shell-lang", "data"))
 @db_callback
-def load(code, _versions, _retry, lang):
+def load(code, _live, _retry, versions, lang):
     try:
-        with transaction(pool(), readonly=True) as conn:
-            return jsonable(fetch_view(conn, code or "")), "", True, True
+        with read(want=versions) as conn:
+            return cached_view(conn, code or ""), "", True, True
     except (BadRegionCode, kpi.UnknownRegion):
         return {"status": "unknown", "code": code}, "", True, True
     except psycopg.Error:
         return no_update, t("state.error.db", lang), False, False
+
+
+# In the browser, no request: pushed versions → the parts whose tables changed. A store set to the
+# value it had still fires its callbacks, so an unchanged part gets no_update.
+clientside_callback(
+    """
+    function(versions, live, casesLive) {
+        var nu = window.dash_clientside.no_update;
+        var pick = function (tables) {
+            var out = {};
+            tables.forEach(function (t) { out[t] = (versions || {})[t] || 0; });
+            out._reconnected = (versions || {})._reconnected || 0;
+            return out;
+        };
+        var same = function (a, b) { return JSON.stringify(a) === JSON.stringify(b); };
+        var v = pick(%s), c = pick(["cases"]);
+        if (!live) { return [v, c]; }             // first push after load: remember, no reload
+        return [same(v, live) ? nu : v, same(c, casesLive) ? nu : c];
+    }
+    """ % json.dumps(list(VIEW_TABLES)),
+    Output("region-live", "data"), Output("region-cases-live", "data"),
+    Input("shell-versions", "data"), State("region-live", "data"), State("region-cases-live", "data"),
+)
 
 
 # -- rendering: plain functions of the data, no database ----------------------------------------
@@ -470,12 +512,12 @@ def case_register_table(rows: list[dict], lang: str):
 
 
 @dash.callback(Output("region-cases", "children"), Input("region-code", "data"), Input("region-case-search", "value"),
-               Input("shell-versions", "data"), Input("shell-lang", "data"))
+               Input("region-cases-live", "data"), Input("shell-lang", "data"), State("shell-versions", "data"))
 @db_callback
-def render_case_register(code, query, _versions, lang):
+def render_case_register(code, query, _live, lang, versions):
     lang = lang or "zh"
     try:
-        with transaction(pool(), readonly=True) as conn:
+        with read(want=versions) as conn:
             rows = case_register(conn, code or "62", query)
     except psycopg.Error:
         return html.P(t("state.error.db", lang), className="state-error")

@@ -58,7 +58,8 @@ async def live(request: Request,
     async def stream():
         try:
             yield "retry: 1000\n\n"
-            yield _event("version", hub.versions)
+            sent = hub.versions
+            yield _event("version", sent)
             if once:
                 return
             ok, last = hub.connected, 0.0
@@ -77,10 +78,12 @@ async def live(request: Request,
                     ok = hub.connected
                     yield _event("status", {"ok": ok})
                     if ok:
-                        yield _event("version", {**hub.versions, "_reconnected": int(time.time() * 1000)})
+                        sent = hub.versions
+                        yield _event("version", {**sent, "_reconnected": int(time.time() * 1000)})
                     continue
-                if tables:
-                    yield _event("version", hub.versions)
+                if tables and hub.versions != sent:     # (a change of a table without a version: nothing to say)
+                    sent = hub.versions
+                    yield _event("version", sent)
         finally:
             sub.close()
 
