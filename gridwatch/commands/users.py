@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import psycopg
 from psycopg.rows import dict_row
 
 from gridwatch import auth
+from gridwatch.config import data_dir
 from gridwatch.db import database_url
 
 
@@ -138,8 +140,6 @@ def _demo_place(conn, spec: str | None) -> tuple[str | None, int | None]:
 def demo_accounts(conn, store) -> list[dict]:
     """Create the demo accounts that are missing; passwords and kiosk/api tokens are generated once and
     kept in ``store`` (a JSON file); returns [{username, role, display_name, password | token}]."""
-    import os
-
     saved = json.loads(store.read_text(encoding="utf-8")) if store.exists() else {}
     out = []
     for username, role, display, spec in DEMO_ACCOUNTS:
@@ -169,8 +169,6 @@ def demo_accounts(conn, store) -> list[dict]:
 
 
 def _demo() -> int:
-    from gridwatch.config import data_dir
-
     store = data_dir() / "demo-accounts.json"
     with psycopg.connect(database_url(), row_factory=dict_row) as conn:
         accounts = demo_accounts(conn, store)
