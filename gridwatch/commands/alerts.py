@@ -20,6 +20,8 @@ import json
 import sys
 from datetime import datetime
 
+from gridwatch.regions import region_code_arg
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from gridwatch.alerts import RULE_NAMES
@@ -28,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["run", "list"], help="run the rules, or list live alerts")
     p.add_argument("--rule", action="append", choices=list(RULE_NAMES), help="only this rule (repeatable)")
     p.add_argument("--now", default=None, help="run as of this ISO time with zone, e.g. 2025-06-30T15:00+08:00")
-    p.add_argument("--region", default=None, help="list: region code (default: all)")
+    p.add_argument("--region", default=None, type=region_code_arg, help="list: region code, e.g. 6207 or 620700 (default: all)")
     p.add_argument("--lang", choices=["zh", "en"], default="zh", help="list: language of the explanations")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--escalate-after", type=float, default=None, metavar="MINUTES",
