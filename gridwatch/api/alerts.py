@@ -30,8 +30,9 @@ __all__ = ["router"]
 router = APIRouter(route_class=ApiRoute, tags=["alerts & analytics"])
 
 
-def _region(conn, code: str) -> None:
-    region_row(conn, code)   # 400 for a malformed code, 404 for one not loaded, naming it
+def _region(conn, code: str) -> str:
+    """The canonical code (620700 → 6207); 400 for a malformed code, 404 for one not loaded, naming it."""
+    return region_row(conn, code)["code"]
 
 
 def _bad(field: str, value, message: str, message_zh: str, fix: str, status: int = 422) -> InputError:
@@ -78,7 +79,7 @@ def get_alerts(request: Request,
     of the live alerts, by rule × the region one level below ``region`` (default: the province)."""
     with transaction(request.app.state.pool, readonly=True) as conn:
         if region is not None:
-            _region(conn, region)
+            region = _region(conn, region)
         if grouped:
             from gridwatch import triage
 
@@ -110,7 +111,7 @@ def get_silences(request: Request, region: str | None = Query(None, description=
 
     with transaction(request.app.state.pool, readonly=True) as conn:
         if region is not None:
-            _region(conn, region)
+            region = _region(conn, region)
         rows = triage.list_silences(conn, region, active=active)
     return json_response({"region": region, "count": len(rows), "silences": rows})
 
@@ -121,8 +122,8 @@ def post_silence(request: Request, body: SilenceIn):
     from gridwatch import triage
 
     with transaction(request.app.state.pool) as conn:
-        _region(conn, body.region)
-        row = triage.create_silence(conn, rule=body.rule, region=body.region, minutes=body.minutes, reason=body.reason,
+        region = _region(conn, body.region)
+        row = triage.create_silence(conn, rule=body.rule, region=region, minutes=body.minutes, reason=body.reason,
                                     actor=_actor(request, body.actor))
     return json_response(row, 201)
 
@@ -174,7 +175,7 @@ def get_kpi(request: Request, code: str,
         raise _bad("end", end.isoformat(), f"end {end} is not after start {start}; the period is [start, end)",
                    "结束日期须晚于开始日期", "give an end date after the start date")
     with transaction(request.app.state.pool, readonly=True) as conn:
-        _region(conn, code)
+        code = _region(conn, code)
         if start is None:
             body = {"kpi": kpi.region_kpis(conn, code), "children": kpi.children_ranking(conn, code)}
         else:
@@ -188,7 +189,7 @@ def get_kpi(request: Request, code: str,
 @router.get("/api/v1/stats/{code}", summary="Year-on-year and month-on-month statistics of a region")
 def get_stats(request: Request, code: str):
     with transaction(request.app.state.pool, readonly=True) as conn:
-        _region(conn, code)
+        code = _region(conn, code)
         return json_response(stats.region_stats(conn, code))
 
 
@@ -199,7 +200,7 @@ def export_briefing(request: Request, code: str, lang: str = Query("zh", descrip
         raise _bad("lang", lang, f"lang {lang!r} is not a language: use zh or en", f"语言 {lang!r} 无效", "use zh or en",
                    status=400)
     with transaction(request.app.state.pool, readonly=True) as conn:
-        _region(conn, code)
+        code = _region(conn, code)
         body = briefing_html(conn, code, lang)
     filename = f"gridwatch-briefing-{code}.html"
     return Response(body, media_type="text/html; charset=utf-8", headers={
