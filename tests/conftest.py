@@ -109,10 +109,24 @@ def drop_database(cluster: Cluster, name: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def _template_for(request) -> str:
+    """The database a test's ``db_url`` is cloned from.
+
+    A prepared template when the test uses a fixture that has one (``tiny`` → ``tiny_template``; a
+    module adds its own in ``DATABASE_TEMPLATES = {fixture: template fixture}``), else the empty one.
+    Building the data once and cloning it per test is what keeps these tests fast.
+    """
+    wanted = {**getattr(request.module, "DATABASE_TEMPLATES", {}), "tiny": "tiny_template"}
+    for fixture, template in wanted.items():
+        if fixture in request.fixturenames:
+            return request.getfixturevalue(template)[0]
+    return TEMPLATE
+
+
 @pytest.fixture
-def db_url(cluster):
-    """URL of a fresh, migrated, empty database (dropped after the test)."""
-    name = clone_database(cluster, TEMPLATE)
+def db_url(request, cluster):
+    """URL of a fresh, migrated database (dropped after the test): empty, or a copy of a template."""
+    name = clone_database(cluster, _template_for(request))
     yield cluster.url(name)
     drop_database(cluster, name)
 
@@ -124,12 +138,22 @@ def conn(db_url):
         yield c
 
 
-@pytest.fixture
-def tiny(conn):
-    """The constructed tiny hierarchy of tests/factories.py in a fresh database."""
+@pytest.fixture(scope="session")
+def tiny_template(cluster):
+    """(database, codes): the tiny hierarchy of tests/factories.py, built once per session."""
     from tests.factories import make_tiny_gansu
 
-    return make_tiny_gansu(conn)
+    name = clone_database(cluster, TEMPLATE, "gw_tiny")
+    with psycopg.connect(cluster.url(name), autocommit=True, row_factory=dict_row) as c:
+        codes = make_tiny_gansu(c)
+    return name, codes
+
+
+@pytest.fixture
+def tiny(conn, tiny_template):
+    """The constructed tiny hierarchy of tests/factories.py in this test's fresh database
+    (``db_url`` is a copy of ``tiny_template`` when a test uses this); returns the codes per level."""
+    return {level: list(codes) for level, codes in tiny_template[1].items()}
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 
 from etl.demo import load_demo
 from gridwatch.cases import PREVIOUS, STAY, TRANSITIONS
-from tests.conftest import TEMPLATE, clone_database, drop_database
+from tests.conftest import clone_database, drop_database
 
 
 def replay_errors(conn, limit: int = 20) -> list[str]:
@@ -65,31 +65,21 @@ LIMIT 10
 
 
 @pytest.fixture(scope="module")
-def tiny_demo_template(cluster):
+def tiny_demo_template(cluster, tiny_template):
     """(database, stats): the tiny hierarchy with a 4,000-case demo, loaded once for this module."""
-    from tests.factories import make_tiny_gansu
-
-    name = clone_database(cluster, TEMPLATE)
-    with psycopg.connect(cluster.url(name), autocommit=True, row_factory=dict_row) as conn:
-        make_tiny_gansu(conn)
+    name = clone_database(cluster, tiny_template[0])
     with psycopg.connect(cluster.url(name), row_factory=dict_row) as conn:
         stats = load_demo(conn, n_cases=4000, checkin_days=10)
     yield name, stats
     drop_database(cluster, name)
 
 
-@pytest.fixture
-def db_url(request, cluster):
-    """A fresh database per test: a copy of the tiny demo when the test asks for ``tiny_demo``, else empty."""
-    template = request.getfixturevalue("tiny_demo_template")[0] if "tiny_demo" in request.fixturenames else TEMPLATE
-    name = clone_database(cluster, template)
-    yield cluster.url(name)
-    drop_database(cluster, name)
+DATABASE_TEMPLATES = {"tiny_demo": "tiny_demo_template"}   # db_url of a test using tiny_demo is a copy of it
 
 
 @pytest.fixture
 def tiny_demo(db_url, tiny_demo_template):
-    """The stats of the demo loaded into this test's copy (see ``db_url``)."""
+    """The stats of the demo loaded into this test's copy of the template."""
     return tiny_demo_template[1]
 
 
