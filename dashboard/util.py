@@ -7,6 +7,8 @@ import functools
 
 import dash
 
+from gridwatch.replica import read_transaction
+
 __all__ = ["db_callback", "pool", "listener", "jsonable", "read", "cache"]
 
 
@@ -37,8 +39,6 @@ def listener():
 def read(want: dict | None = None):
     """A read-only transaction for a view: on the replica when GRIDWATCH_READ_URL is set (the
     primary right after this user wrote), having seen at least the versions ``want`` a push named."""
-    from gridwatch.replica import read_transaction
-
     return read_transaction(dash.get_app().server.state, want)
 
 
