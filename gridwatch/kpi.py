@@ -82,7 +82,7 @@ SCORE_FORMULA = (
 )
 
 _COUNTED = sql.SQL("c.duplicate_of IS NULL AND c.state <> 'rejected'")
-_DUE = sql.SQL("LEAST(c.closed_at, c.deadline) >= %(start)s AND LEAST(c.closed_at, c.deadline) < %(cut)s")
+_DUE = sql.SQL("case_is_due_in(c.closed_at, c.deadline, %(start)s, %(cut)s)")   # migration 0024, inlined
 _CLOSED = sql.SQL("c.state = 'closed' AND c.closed_at < %(cut)s")
 _ON_TIME = sql.SQL("COALESCE(c.closed_on_time, c.deadline IS NULL OR c.closed_at <= c.deadline)")
 _LEVEL = sql.SQL("COALESCE(c.closed_level, c.handling_level)")

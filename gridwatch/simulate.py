@@ -29,7 +29,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 
-from gridwatch import config
+from gridwatch import config, models
 from gridwatch.casemix import MIX_RURAL, MIX_URBAN, TITLES
 
 __all__ = ["Simulator", "add_arguments", "run", "rhythm", "wait_for"]
@@ -38,6 +38,11 @@ HOUR_W = (0.3, 0.2, 0.1, 0.1, 0.1, 0.2, 0.5, 1.2, 2.5, 3.5, 3.6, 3.0, 1.8, 1.8, 
 DAY_W = (1.0, 1.0, 1.0, 1.0, 1.0, 0.7, 0.6)       # Monday … Sunday
 MEAN_W = (sum(HOUR_W) / 24) * (sum(DAY_W) / 7)
 TOWNSHIP_WEIGHT = {"街道": 3.0, "镇": 1.2, "乡": 0.8}
+
+
+def _checked(model: type, payload: dict) -> dict:
+    """``payload`` as the API's own model reads it (gridwatch.models): a simulator bug fails here, by field."""
+    return models.validate(model, payload).model_dump(mode="json", exclude_none=True)
 
 
 def rhythm(sim_seconds: float) -> float:
@@ -287,6 +292,7 @@ class Simulator:
             glon, glat = wgs84_to_gcj02(lon, lat)
             payload.update(lon=round(glon, 7), lat=round(glat, 7), coord_system="gcj02")
             self.stats["gcj02"] += 1
+        payload = _checked(models.CaseIn, payload)
         status, body = self._call("POST", "/api/v1/cases", payload)
         if rng.random() < 0.05 and status in (200, 201):  # a client that did not see the answer retries
             self.stats["retries"] += 1
@@ -398,7 +404,7 @@ class Simulator:
             self.state.pop(case_id, None)
             return
         body = {k: v for k, v in body.items() if v is not None}
-        status, out = self._call("POST", f"/api/v1/cases/{case_id}/actions", body)
+        status, out = self._call("POST", f"/api/v1/cases/{case_id}/actions", _checked(models.ActionIn, body))
         if status == 200:
             self.stats["actions"] += 1
             info["state"] = out["case"]["state"]
@@ -418,7 +424,8 @@ class Simulator:
             if w["quits_day"] is not None and day_number >= w["quits_day"]:
                 continue
             kind = "report" if self.rng.random() < 0.12 else "all_clear"
-            status, _ = self._call("POST", "/api/v1/checkins", {"grid_code": w["grid"], "worker": w["name"], "kind": kind})
+            status, _ = self._call("POST", "/api/v1/checkins",
+                                   _checked(models.CheckinIn, {"grid_code": w["grid"], "worker": w["name"], "kind": kind}))
             if status in (200, 201):
                 self.stats["checkins"] += 1
             else:

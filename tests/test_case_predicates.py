@@ -62,3 +62,20 @@ def test_a_query_through_case_is_open_still_reads_the_partial_open_case_indexes(
     # a tile at zoom 8 counts open cases per township through a partial open-case index
     plan = _plan(conn, tile_query(layers.get("case_counts")), {"z": 8, "x": 200, "y": 97, "layer": "case_counts"})
     assert '"Index Name": "cases_open_' in plan and "case_is_open" not in plan, plan
+
+
+def test_due_in_a_period_reads_the_department_due_index_like_the_spelled_out_least(conn, tiny):
+    dept = conn.execute("INSERT INTO department (name, kind, region_code) VALUES ('城关区司法局', 'justice', '620102') "
+                        "RETURNING id").fetchone()["id"]
+    now = datetime.now(timezone.utc)
+    for i in range(20):
+        make_case(conn, lon=101.0 + i * 0.001, lat=38.0, state="dispatched", department_id=dept,
+                  deadline=now - timedelta(days=i))
+    conn.execute("ANALYZE cases")
+    params = {"d": dept, "start": now - timedelta(days=7), "cut": now}
+    plan = _plan(conn, "SELECT count(*) FROM cases c WHERE c.department_id = %(d)s "
+                       "AND case_is_due_in(c.closed_at, c.deadline, %(start)s, %(cut)s)", params)
+    assert '"Index Name": "cases_department_due"' in plan and "case_is_due_in" not in plan, plan
+    due = conn.execute("SELECT count(*) AS n FROM cases c WHERE case_is_due_in(c.closed_at, c.deadline, %(start)s, %(cut)s)",
+                       params).fetchone()["n"]
+    assert due == 7                      # deadlines 1…7 days ago; the one at the cut itself is not yet due
