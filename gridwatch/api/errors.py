@@ -90,6 +90,10 @@ def error_status_body(exc: Exception) -> tuple[int, dict]:
         return _validation(exc)
     if isinstance(exc, DomainError):
         return exc.status, {"error": exc.to_dict()}
+    if isinstance(exc, psycopg.errors.DiskFull):   # 53100: the write was refused and rolled back whole
+        return 507, error_body("disk_full", "the database's disk is full: nothing was written",
+                               message_zh="数据库磁盘已满：本次提交未写入任何数据",
+                               fix="free disk space on the database server (or enlarge it), then send the same request again")
     if isinstance(exc, psycopg.OperationalError):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return 503, error_body("database_unavailable", f"the database is unavailable: {first}",
