@@ -30,7 +30,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from tests.conftest import ROOT, TEMPLATE, GiveUp, Server, clone_database, drop_database, free_port, wait_until
+from tests.conftest import ROOT, GiveUp, Server, clone_database, drop_database, free_port, tiny_template_of, wait_until
 
 
 def create_app(database_url: str):
@@ -272,15 +272,16 @@ class ApiWorld:
     """
 
     def __init__(self, cluster, env: dict | None = None, *, process: bool = False):
-        from tests.factories import make_department, make_tiny_gansu
+        from tests.factories import make_department
 
         self.cluster = cluster
-        self.name = clone_database(cluster, TEMPLATE)
+        template, codes = tiny_template_of(cluster)
+        self.name = clone_database(cluster, template)
         self.db_url = cluster.url(self.name)
+        self.codes = {level: list(c) for level, c in codes.items()}
         self.server = None
         try:
             with psycopg.connect(self.db_url, autocommit=True, row_factory=dict_row) as conn:
-                self.codes = make_tiny_gansu(conn)
                 self.departments = {
                     "justice": make_department(conn, "620702100", "justice", "新墩镇司法所"),
                     "water": make_department(conn, "620702", "water", "甘州区水务局"),

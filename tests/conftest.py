@@ -138,15 +138,21 @@ def conn(db_url):
         yield c
 
 
+def tiny_template_of(cluster: Cluster) -> tuple[str, dict[str, list[str]]]:
+    """(database, codes): the tiny hierarchy of tests/factories.py, built once per cluster."""
+    if not hasattr(cluster, "_gw_tiny"):
+        from tests.factories import make_tiny_gansu
+
+        name = clone_database(cluster, TEMPLATE, "gw_tiny")
+        with psycopg.connect(cluster.url(name), autocommit=True, row_factory=dict_row) as c:
+            cluster._gw_tiny = (name, make_tiny_gansu(c))
+    return cluster._gw_tiny
+
+
 @pytest.fixture(scope="session")
 def tiny_template(cluster):
-    """(database, codes): the tiny hierarchy of tests/factories.py, built once per session."""
-    from tests.factories import make_tiny_gansu
-
-    name = clone_database(cluster, TEMPLATE, "gw_tiny")
-    with psycopg.connect(cluster.url(name), autocommit=True, row_factory=dict_row) as c:
-        codes = make_tiny_gansu(c)
-    return name, codes
+    """(database, codes): the tiny hierarchy, built once per session."""
+    return tiny_template_of(cluster)
 
 
 @pytest.fixture
