@@ -84,6 +84,13 @@ ACTORS = {
 }
 
 
+# Demo rates (README "Demo rates"): what a working province shows, not a backlog.
+PARK_SHARE = 0.012            # of accepted cases parked (挂账) …
+PARK_DAYS = 45                # … among those reported in the last 45 days (older ones were resumed)
+SUPERVISED_SHARE = 0.85       # of handlers heading past the time limit who are chased (督办) and finish in time
+SILENT_PER_MILLE = 6          # grids (‰) whose worker has not checked in for their last 2–10 days
+HAZARD_CLOSED_SHARE = 0.96    # hazards past their fix time that were closed out (销号)
+
 # ---------------------------------------------------------------------------------------------- CLI
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cases", type=int, default=80_000, help="cases in the history (default %(default)s)")
@@ -281,7 +288,10 @@ def _cases(conn, rng: np.random.Generator, n: int, months: int, now: datetime, s
     ext = ok & (rng.random(n) < 0.06)
     present[:, S_REQEXT] = ext
     present[:, S_APPEXT] = ext
-    park = ok & (rng.random(n) < 0.012)
+    # 挂账 (parked) cases: a working centre resumes them within weeks, so only recent ones are still
+    # parked (older ones were resumed and finished); a year of parked cases left open was most of
+    # the 1,215 overdue of 2,627 open the demo used to show (README: "Demo rates").
+    park = ok & (rng.random(n) < PARK_SHARE) & (reported > now_s - PARK_DAYS * 86400.0)
     present[:, S_PARK] = park
     go = ok & ~park
     present[:, S_FEEDBACK] = go
@@ -295,6 +305,9 @@ def _cases(conn, rng: np.random.Generator, n: int, months: int, now: datetime, s
     exp = rng.exponential
     accept_mean = np.select([grade == "red", grade == "orange"], [0.3, 2.0], 8.0)
     handle = limit_h * np.exp(np.log(0.45) + 0.8 * rng.standard_normal(n))
+    # supervision (督办): most handlers running late are chased and finish inside their time limit
+    chased = (handle > 0.9 * limit_h) & (rng.random(n) < SUPERVISED_SHARE)
+    handle = np.where(chased, limit_h * rng.uniform(0.5, 0.9, n), handle)
     delay = np.zeros((n, len(SLOTS)))
     delay[:, S_REJECT] = exp(1.0, n) * accept_mean
     delay[:, S_ACCEPT] = exp(1.0, n) * accept_mean
@@ -480,8 +493,8 @@ def _copy(conn: psycopg.Connection, table: str, frame: pd.DataFrame) -> None:
 
 # ---------------------------------------------------------------------------------------- check-ins
 def _checkins(conn: psycopg.Connection, days: int, now: datetime, seed: int) -> int:
-    """Daily check-ins for the last ``days`` days: ~93 % of grid-days, 12 % of them reports; ~4 % of
-    grids have gone silent for their last 2–10 days. Deterministic (hashes, not random())."""
+    """Daily check-ins for the last ``days`` days: ~93 % of grid-days, 12 % of them reports; 0.6 % of
+    grids (``SILENT_PER_MILLE``) have gone silent for their last 2–10 days. Deterministic (hashes, not random())."""
     if days <= 0:
         return 0
     row = conn.execute(
@@ -496,10 +509,11 @@ def _checkins(conn: psycopg.Connection, days: int, now: datetime, seed: int) -> 
                CROSS JOIN (SELECT generate_series(%(today)s::date - (%(days)s - 1), %(today)s::date, interval '1 day')::date AS day) d
            ) x
            WHERE roll < 93 AND at <= %(now)s
-             AND NOT (h < 40 AND day > %(today)s::date - (2 + h %% 9))
+             AND NOT (h < %(silent)s AND day > %(today)s::date - (2 + h %% 9))
            ON CONFLICT DO NOTHING
            RETURNING 1""",
-        {"seed": str(seed), "today": (now + CHINA).date(), "days": days, "now": now}).fetchall()
+        {"seed": str(seed), "today": (now + CHINA).date(), "days": days, "now": now,
+         "silent": SILENT_PER_MILLE}).fetchall()
     return len(row)
 
 
@@ -558,7 +572,7 @@ def _hazards(conn: psycopg.Connection, rng: np.random.Generator, now: datetime, 
     base_grade[feature] = "yellow"
     deadline = reported + np.where(base_grade == "red", 7, 30) * 86400.0
     fix_time = reported + rng.exponential(25 * 86400.0, m)
-    closed = ~feature & (fix_time < now_s) & (rng.random(m) < 0.85)
+    closed = ~feature & (fix_time < now_s) & (rng.random(m) < HAZARD_CLOSED_SHARE)
     reopened = closed & (rng.random(m) < 0.06)
     recurrence = np.where(reopened, rng.choice([1, 2], m, p=[0.8, 0.2]), 0)
     state = np.where(reopened, "reopened", np.where(closed, "closed", np.where(~feature & (rng.random(m) < 0.3), "rectifying", "open")))
