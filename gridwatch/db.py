@@ -55,7 +55,9 @@ def open_pool(url: str | None = None, *, min_size: int = 1, max_size: int | None
         url or database_url(),
         min_size=min(min_size, size),
         max_size=size,
-        kwargs={"autocommit": False, "row_factory": dict_row, "application_name": name},
+        kwargs={"autocommit": False, "row_factory": dict_row, "application_name": name,
+                # behind pgbouncer's transaction pooling a server-side prepared statement may land on another backend
+                **({"prepare_threshold": None} if config.get("GRIDWATCH_PGBOUNCER") == "on" else {})},
         open=False,
         reconnect_timeout=5,
         timeout=10,

@@ -34,7 +34,7 @@ else
   NEED=()
 fi
 "$PYTHON" -c 'import ensurepip' 2>/dev/null || NEED+=(python3-venv)
-if [ "$MODE" = test ]; then NEED+=(chromium chromium-driver fonts-noto-cjk); fi
+if [ "$MODE" = test ]; then NEED+=(chromium chromium-driver fonts-noto-cjk redis-server pgbouncer); fi
 
 MISSING=()
 if command -v dpkg-query >/dev/null; then

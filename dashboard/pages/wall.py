@@ -21,7 +21,7 @@ from dashboard.figures import (
     GRADE_COLOURS, big_number, empty_figure, figure_patch, figure_signature, spark_totals, sparkline, wall_map, with_geometry,
 )
 from gridwatch.i18n import fmt_percent, register, t
-from dashboard.util import db_callback, pool
+from dashboard.util import db_callback, pool, read
 from gridwatch import config, kpi
 from gridwatch.regions import children_features, prefectures, recent_red_alerts, region_row
 from gridwatch.db import transaction
@@ -153,7 +153,7 @@ def fetch_wall(conn: psycopg.Connection, step: int, alert_minutes: int) -> dict:
 @db_callback
 def load(step, _versions, cfg):
     try:
-        with transaction(pool(), readonly=True) as conn:
+        with read(want=_versions) as conn:   # the replica when configured (gridwatch.replica)
             return fetch_wall(conn, int(step or 0), int((cfg or {}).get("alert_minutes", ALERT_MINUTES)))
     except psycopg.Error:
         return no_update

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from gridwatch.api.errors import ApiRoute, error_body, json_response
 from gridwatch.db import transaction
+from gridwatch.replica import reader
 from gridwatch.regions import MEASURES, check_code
 from gridwatch.reports import export_html
 
@@ -37,7 +38,7 @@ def export_region(request: Request, code: str,
     if lang not in ("zh", "en"):
         return json_response(error_body("bad_lang", f"lang {lang!r} is not a language: use zh or en",
                                         message_zh=f"语言 {lang!r} 无效", field="lang", value=lang, fix="use zh or en"), 400)
-    with transaction(request.app.state.pool, readonly=True) as conn:
+    with transaction(reader(request.app.state), readonly=True) as conn:
         body = export_html(conn, code, measure, lang)
     filename = f"gridwatch-{code}.html"
     return Response(body, media_type="text/html; charset=utf-8", headers={

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -21,6 +23,12 @@ def healthz(request: Request):
                 "pg_is_in_recovery() AS replica"
             ).fetchone()
         body = {"status": "ok", "database": {"state": "up", **row}, "live": {"listening": listener.connected, "versions": listener.versions}}
+        # Serving many screens: this worker process, its open streams, cache and where reads went.
+        state = request.app.state
+        body["worker"] = {"pid": os.getpid(), "streams": getattr(listener, "subscribers", None),
+                          "cache": state.cache.stats() if getattr(state, "cache", None) else None,
+                          "reads": dict(getattr(state, "read_stats", {}) or {}),
+                          "replica": getattr(state, "read_pool", None) is not None}
         return body
     except Exception as exc:  # noqa: BLE001 - any database failure is reported, never raised
         return JSONResponse(

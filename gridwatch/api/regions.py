@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request
 from gridwatch import regions
 from gridwatch.api.errors import ApiRoute, error_body, json_response
 from gridwatch.db import transaction
+from gridwatch.replica import reader
 from gridwatch.regions import LEVELS, check_code
 
 __all__ = ["router"]
@@ -22,7 +23,7 @@ router = APIRouter(prefix="/api/v1", route_class=ApiRoute, tags=["regions"])
 
 
 def _answer(request: Request, fn, *args) -> Any:
-    with transaction(request.app.state.pool, readonly=True) as conn:
+    with transaction(reader(request.app.state), readonly=True) as conn:
         return fn(conn, *args)
 
 

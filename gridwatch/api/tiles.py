@@ -14,9 +14,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 import layers
+from gridwatch.cache import cache_key
 from gridwatch.db import transaction
+from gridwatch.replica import reader
 from gridwatch.display import tile_path
-from layers.render import check_tile_address, layer_version, render_tile, tile_etag
+from layers.render import check_tile_address, layer_version, render_tile, tile_etag, versions_of
 
 __all__ = ["router", "MVT_TYPE"]
 
@@ -75,15 +77,29 @@ def tile(layer: str, z: int, x: int, y: int, request: Request, v: str | None = N
         check_tile_address(z, x, y)
     except ValueError as exc:
         return JSONResponse(status_code=400, content={"error": str(exc)})
+    # The shared tile cache (Redis across workers, or local): a URL naming the current version (the
+    # live hub knows it, no query) is answered without touching the database when rendered before.
+    cache, state = getattr(request.app.state, "cache", None), request.app.state
+    live = getattr(getattr(state, "listener", None), "versions", None)
+    if cache is not None and v is not None and live and versions_of(live, declared) == v:
+        hit = cache.get(cache_key("tile", declared.name, v, z, x, y))
+        if hit is not None:
+            etag = tile_etag(declared.name, v, z, x, y)
+            headers = {"ETag": etag, "Cache-Control": IMMUTABLE, "X-Data-Version": v, "Vary": "Accept-Encoding", "X-Cache": "hit"}
+            if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+                return Response(status_code=304, headers=headers)
+            return Response(content=hit, media_type=MVT_TYPE, headers=headers)
     try:
-        with transaction(request.app.state.pool, readonly=True) as conn:
+        with transaction(reader(state), readonly=True) as conn:
             version = layer_version(conn, declared)
             etag = tile_etag(declared.name, version, z, x, y)
             headers = {"ETag": etag, "Cache-Control": IMMUTABLE if v == version else REVALIDATE,
-                       "X-Data-Version": version, "Vary": "Accept-Encoding"}
+                       "X-Data-Version": version, "Vary": "Accept-Encoding", "X-Cache": "miss"}
             if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
                 return Response(status_code=304, headers=headers)
             body = render_tile(conn, declared, z, x, y)
     except (psycopg.Error, TimeoutError) as exc:
         return _db_down(exc)
+    if cache is not None:
+        cache.set(cache_key("tile", declared.name, version, z, x, y), body)   # keyed by the version read with it
     return Response(content=body, media_type=MVT_TYPE, headers=headers)
