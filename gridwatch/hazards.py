@@ -21,7 +21,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from shapely.geometry import mapping, shape
+from shapely.validation import explain_validity
 
+from geo.coords import gcj02_to_wgs84_geometry
 from gridwatch.db import load_sql
 from gridwatch.intake import GANSU_EXTENT, InputError, NotFound
 
@@ -79,14 +81,10 @@ def _geometry(item: dict):
         raise InputError(f"geometry could not be read: {exc}", message_zh="无法解析 geometry", field="geometry",
                          value=raw, fix="check the GeoJSON coordinates (lon, lat pairs)") from exc
     if geom.is_empty or not geom.is_valid:
-        from shapely.validation import explain_validity
-
         raise InputError(f"geometry is not valid: {explain_validity(geom) if not geom.is_empty else 'empty'}",
                          message_zh="geometry 无效（自相交或为空）", field="geometry", value=raw,
                          fix="send a simple, non-self-intersecting geometry")
     if item.get("coord_system") == "gcj02":
-        from geo.coords import gcj02_to_wgs84_geometry
-
         geom = gcj02_to_wgs84_geometry(geom)
     return geom
 

@@ -26,6 +26,7 @@ from typing import get_args
 import psycopg
 from psycopg import sql
 
+from geo.coords import gcj02_to_wgs84
 from gridwatch import models
 from gridwatch.db import load_sql
 from gridwatch.errors import DomainError, NotFound
@@ -127,8 +128,6 @@ def _convert(rows: list[dict]) -> None:
     """WGS84 lon/lat for each row (GCJ-02 converted; CGCS2000 is taken as WGS84, within a metre)."""
     gcj = [r for r in rows if r["coord_system"] == "gcj02"]
     if gcj:
-        from geo.coords import gcj02_to_wgs84
-
         lons, lats = gcj02_to_wgs84([r["input_lon"] for r in gcj], [r["input_lat"] for r in gcj])
         for r, lo, la in zip(gcj, lons, lats):
             r["lon"], r["lat"] = float(lo), float(la)

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from typing import Literal
@@ -177,9 +178,7 @@ def _export_centres(conn, code: str, scenario: str | None) -> list[dict]:
 
 def coverage_map(conn, code: str, scenario: str | None = None):
     """A folium map of a region's coverage: outline, gaps, reach circles, centres (tiles=None: offline)."""
-    import json as _json
-
-    import folium
+    import folium   # heavy (folium, jinja2, branca): loaded only when a coverage map is exported
 
     ev = coverage.evaluate(conn, code, scenario=scenario, with_gaps=True,
                            gap_simplify_deg=0.002 if len(code) <= 2 else 0.0)
@@ -190,7 +189,7 @@ def coverage_map(conn, code: str, scenario: str | None = None):
     f = ev.figures
     m = folium.Map(tiles=None, control_scale=True)
     m.fit_bounds([[region["y0"], region["x0"]], [region["y1"], region["x1"]]])
-    folium.GeoJson(_json.loads(region["g"]), name=f"{ev.region['name']} 边界 boundary",
+    folium.GeoJson(json.loads(region["g"]), name=f"{ev.region['name']} 边界 boundary",
                    style_function=lambda _: {"color": "#444", "weight": 1.5, "fillColor": "#f6f8fa", "fillOpacity": 0.6}).add_to(m)
     gaps = folium.FeatureGroup(name="盲区 gaps")
     if ev.gaps:
@@ -233,8 +232,8 @@ def coverage_map(conn, code: str, scenario: str | None = None):
 
 def gaps_geopackage(conn, code: str, scenario: str | None = None) -> bytes:
     """A GeoPackage with layers ``gaps`` (full resolution, per township) and ``centres``."""
-    import geopandas as gpd
-    from shapely.geometry import Point, shape
+    import geopandas as gpd                    # heavy (geopandas, pyogrio/GDAL): loaded only for a GeoPackage export
+    from shapely.geometry import Point, shape  # with geopandas, for the same export
 
     ev = coverage.evaluate(conn, code, scenario=scenario, with_gaps=True, full_gaps=True)
     names = {r["code"]: r["name"] for r in conn.execute(
@@ -273,7 +272,7 @@ def _check_export_code(code: str) -> str:
 
 @router.get("/export/coverage/{code}.html", summary="A self-contained coverage map (folium; opens with no network)")
 def export_html(request: Request, code: str, scenario: str | None = None):
-    from gridwatch.reports import offline_html
+    from gridwatch.reports import offline_html   # heavy (folium, plotly's JavaScript): loaded only for the export
 
     _check_export_code(code)
     with transaction(_pool(request), readonly=True) as conn:

@@ -27,9 +27,9 @@ def recompute_travel(conn, *, access_kmh: float | None = None) -> dict | None:
     """
     # heavy numeric libraries (numpy, shapely, scipy via geo.coverage) load only when timing the roads
     import numpy as np
-    import shapely
+    import shapely   # (same reason)
 
-    from geo.coverage import road_graph, travel_minutes
+    from geo.coverage import road_graph, travel_minutes   # scipy's graph search: heavy, only for timing the roads
 
     started = time.perf_counter()
     with transaction(conn) as c:
