@@ -9,8 +9,12 @@ aggregates through Redis when GRIDWATCH_REDIS_URL is set. A worker that dies is 
 from __future__ import annotations
 
 import argparse
+import os
 
-from gridwatch import config
+import psycopg
+
+from etl.migrate import MigrationError, verify
+from gridwatch import config, db
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,8 +38,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"gridwatch dashboard on http://{args.host}:{args.port}/  (API docs: /docs)"
           + (f", {args.workers} workers" if args.workers > 1 else ""), flush=True)
     if args.workers > 1:
-        import os
-
         if args.database_url:
             os.environ["DATABASE_URL"] = args.database_url   # the workers build their app from the environment
         uvicorn.run("gridwatch.server:create_app", factory=True, workers=args.workers, host=args.host, port=args.port,
@@ -51,11 +53,6 @@ def _migrations_unchanged(url: str | None) -> bool:
 
     A database that is not reachable yet passes: the pages say so and retry until it is.
     """
-    import psycopg
-
-    from etl.migrate import MigrationError, verify
-    from gridwatch import db
-
     try:
         with psycopg.connect(url or db.database_url(), connect_timeout=5) as conn:
             verify(conn)
