@@ -227,3 +227,19 @@ def test_a_county_scoped_count_uses_the_level_code_indexes(world, app):
         plan = "\n".join(r["QUERY PLAN"] for r in c.execute("EXPLAIN SELECT count(*) FROM cases").fetchall())
     assert "Seq Scan on cases" not in plan, plan
     assert "cases_county" in plan or "cases_open_county" in plan, plan
+
+
+def test_the_app_role_has_its_own_statement_timeout(app):
+    assert _one(app, "SHOW statement_timeout") == "30s"
+    assert _one(app, "SHOW idle_in_transaction_session_timeout") == "1min"
+
+
+def test_a_token_resolves_in_a_read_only_transaction_as_the_app_role(world, app, conn):
+    _, token = auth.create_token(conn, "leader", "reader")
+    with transaction(app, readonly=True) as c:
+        assert auth.resolve(c, token).username == "leader"
+    with transaction(app, credential=token, readonly=True) as c:
+        assert _one(c, "SELECT count(*) FROM cases") == len(world["truth"]["cases"])
+    with transaction(app) as c:
+        auth.resolve(c, token)
+    assert conn.execute("SELECT last_used_at FROM api_token WHERE name = 'reader'").fetchone()["last_used_at"] is not None
