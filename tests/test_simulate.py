@@ -16,7 +16,7 @@ from tests.test_demo import replay_errors
 
 @pytest.fixture(scope="module")
 def world(cluster):
-    w = ApiWorld(cluster)
+    w = ApiWorld(cluster, process=True)   # ten concurrent clients: a server process of its own, as in use
     yield w
     w.close()
 
