@@ -8,14 +8,16 @@ always starts with its parent's (a schema constraint), so every grid under 6202 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import get_args
 
 import psycopg
 
+from gridwatch import models
 from gridwatch.intake import InputError
 
 __all__ = ["KINDS", "checkin", "silent_grids", "today"]
 
-KINDS = ("report", "all_clear")
+KINDS = get_args(models.CheckinIn.model_fields["kind"].annotation)   # report, all_clear
 
 
 def today(conn: psycopg.Connection) -> date:
@@ -26,12 +28,8 @@ def today(conn: psycopg.Connection) -> date:
 def checkin(conn: psycopg.Connection, grid_code: str, worker: str, kind: str, *, day: date | None = None,
             note: str | None = None, case_id: int | None = None) -> tuple[dict, bool]:
     """Record a check-in (idempotent per grid, worker, day and kind); returns (row, created)."""
-    if kind not in KINDS:
-        raise InputError(f"kind {kind!r} is not one of {', '.join(KINDS)}", message_zh="报送类型须为 report（报告）或 all_clear（报平安）",
-                         field="kind", value=kind, fix="use report or all_clear")
-    if not worker or not isinstance(worker, str):
-        raise InputError("worker is required", message_zh="缺少网格员姓名", field="worker", value=worker,
-                         fix="send the grid worker's name or id")
+    fields = {"grid_code": grid_code, "worker": worker, "kind": kind, "day": day, "note": note, "case_id": case_id}
+    models.validate(models.CheckinIn, {k: v for k, v in fields.items() if v is not None})   # the API's model
     grid = conn.execute("SELECT level FROM region WHERE code = %s", (grid_code,)).fetchone()
     if grid is None or grid["level"] != "grid":
         raise InputError(f"grid_code {grid_code!r} is not a grid" + (f" (it is a {grid['level']})" if grid else ""),

@@ -24,6 +24,7 @@ from shapely.geometry import mapping, shape
 from shapely.validation import explain_validity
 
 from geo.coords import gcj02_to_wgs84_geometry
+from gridwatch import models
 from gridwatch.db import load_sql
 from gridwatch.intake import GANSU_EXTENT, InputError, NotFound
 
@@ -96,15 +97,10 @@ def create_hazard(conn: psycopg.Connection, item: dict, *, actor: str = "intake"
     description, owner_department_id, deadline (datetime) or deadline_days, client_request_id,
     case_id, reported_at (datetime, Python callers only).
     """
-    kind = item.get("kind")
-    if kind not in KINDS:
-        raise InputError(f"kind {kind!r} is not one of {', '.join(KINDS)}", message_zh="隐患类型无效", field="kind",
-                         value=kind, fix=f"use one of: {', '.join(KINDS)}")
-    title = item.get("title") or KIND_NAMES[kind]
-    grade = item.get("grade") or "yellow"
-    if grade not in RANK:
-        raise InputError(f"grade {grade!r} is not red, orange or yellow", message_zh="等级须为 红/橙/黄", field="grade",
-                         value=grade, fix="use red, orange or yellow")
+    checked = models.validate(models.HazardIn, {k: v for k, v in item.items() if not (k == "reported_at" and isinstance(v, datetime))})
+    item = {**checked.model_dump(exclude_none=True), "reported_at": item.get("reported_at")}
+    kind, grade = checked.kind, checked.grade
+    title = checked.title or KIND_NAMES[kind]
     geom = _geometry(item)
     point = geom.representative_point()
     found = conn.execute(load_sql(HERE, "intake_locate"), {"lon": [point.x], "lat": [point.y]}).fetchone()
