@@ -244,11 +244,27 @@ def offline_html(folium_map, *, title: str | None = None) -> str:
 EXPORT_SIZE = (1000, 700)
 
 
+def _escaped(fc: dict) -> dict:
+    """``fc`` with every string property HTML-escaped: folium embeds properties in a ``<script>`` and
+    its tooltips write them as HTML, and names and titles are typed by people (a case title could
+    hold ``</script>``).
+
+    >>> _escaped({"features": [{"properties": {"title": "</script><b>x", "open": 3}}]})["features"][0]["properties"]
+    {'title': '&lt;/script&gt;&lt;b&gt;x', 'open': 3}
+    """
+    for feature in fc.get("features", []):
+        props = feature.get("properties") or {}
+        for key, value in props.items():
+            if isinstance(value, str):
+                props[key] = htmlmod.escape(value)
+    return fc
+
+
 def build_export_map(conn, code: str, measure: str = "open", lang: str = "zh"):
     """A ``folium.Map`` of region ``code``: children by ``measure`` plus the declared layers."""
     region = region_row(conn, code)
     code = region["code"]
-    fc = children_features(conn, code)
+    fc = _escaped(children_features(conn, code))
     centre, zoom = zoom_for_bounds(region["bbox"], *EXPORT_SIZE)
     z = int(round(zoom))
     xmin, ymin, xmax, ymax = region["bbox"]
@@ -265,7 +281,6 @@ def build_export_map(conn, code: str, measure: str = "open", lang: str = "zh"):
         p["_fill"] = colour
         p["_dash"] = "6 4" if generated else None
         # folium writes tooltip values and layer names into the page as HTML: escape them
-        p["_name"] = htmlmod.escape(str(p.get("name") or ""))
         p["_value"] = htmlmod.escape(fmt_measure(measure, p.get(measure), lang))
         p["_boundary"] = htmlmod.escape(t("legend.generated" if generated else "legend.surveyed", lang))
     folium.GeoJson(
@@ -273,7 +288,7 @@ def build_export_map(conn, code: str, measure: str = "open", lang: str = "zh"):
         style_function=lambda feat: {"fillColor": feat["properties"]["_fill"], "color": "#ffffff", "weight": 1.5,
                                      "fillOpacity": 0.75, "dashArray": feat["properties"]["_dash"]},
         highlight_function=lambda feat: {"weight": 3, "color": "#14213d"},
-        tooltip=folium.GeoJsonTooltip(["_name", "_value", "_boundary"],
+        tooltip=folium.GeoJsonTooltip(["name", "_value", "_boundary"],
                                       aliases=[htmlmod.escape(t("col.name", lang)), htmlmod.escape(measure_label(measure, lang)), ""]),
     ).add_to(m)
 
@@ -281,17 +296,15 @@ def build_export_map(conn, code: str, measure: str = "open", lang: str = "zh"):
     for layer in LAYERS:
         if not layer.shows_at(z):
             continue
-        data = layer_geojson(conn, layer, region["bbox"], z)
+        data = _escaped(layer_geojson(conn, layer, region["bbox"], z))
         if not data["features"]:
             continue
         style = layer.style
         colour = style.get("color", "#333")
         label_field = next((p for p in ("title", "name", "code") if p in layer.properties), None)
         kwargs = {}
-        if label_field:  # case and hazard titles are typed by the public: escaped before folium writes them
-            for feat in data["features"]:
-                feat["properties"]["_label"] = htmlmod.escape(str(feat["properties"].get(label_field) or ""))
-            kwargs["tooltip"] = folium.GeoJsonTooltip(["_label"], labels=False)
+        if label_field:
+            kwargs["tooltip"] = folium.GeoJsonTooltip([label_field], labels=False)
         if layer.geometry == "point":
             kwargs["marker"] = folium.CircleMarker(radius=style.get("radius", 5), color=colour, fill=True,
                                                    fill_color=colour, fill_opacity=style.get("opacity", 0.9), weight=1)
@@ -322,7 +335,7 @@ def _legend(name, label, colours, fc, measure, lang, any_generated, drawn) -> st
               for f, c in zip(fc["features"], colours)]
     for n, v, c in values[:40]:
         rows.append(f'<div><span style="display:inline-block;width:14px;height:10px;background:{c};margin-right:6px"></span>'
-                    f'{esc(n)} <b>{esc(v)}</b></div>')
+                    f'{n} <b>{esc(v)}</b></div>')  # n: escaped with the features (_escaped)
     if any_generated:
         rows.append('<div style="margin-top:6px"><span style="display:inline-block;width:22px;border-top:2px dashed #555;'
                     f'margin-right:6px;vertical-align:middle"></span>{esc(t("legend.generated", lang))}</div>')

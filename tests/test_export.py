@@ -8,8 +8,9 @@ import folium
 import pytest
 from shapely.geometry import box, mapping
 
-from gridwatch.reports import OfflineExportError, offline_html
+from gridwatch.reports import OfflineExportError, export_html, offline_html
 from tests.conftest import wait_until
+from tests.factories import make_centre
 
 
 def _two_squares_map() -> folium.Map:
@@ -77,3 +78,14 @@ def test_icon_markers_that_need_a_cdn_font_are_refused_with_the_fix_named():
     folium.Marker([36, 103], icon=folium.Icon(icon="cloud")).add_to(m)
     with pytest.raises(OfflineExportError, match="CircleMarker"):
         offline_html(m)
+
+
+def test_names_typed_by_people_are_escaped_in_the_region_export(conn, tiny):
+    hostile = "</script><img src=x onerror=alert(1)>中心"
+    make_centre(conn, "6201", "prefecture", 101.0, 37.0, name=hostile)
+    html = export_html(conn, "620000")  # GB/T 2260 spelling of 甘肃省
+    assert "<title>gridwatch · 甘肃省</title>" in html
+    assert hostile not in html and "<img src=x" not in html
+    # the centre is there, its name escaped (then JSON-encoded by folium: & is \u0026)
+    assert html.count("onerror=alert(1)") == 1
+    assert "\\u0026lt;/script\\u0026gt;\\u0026lt;img src=x onerror=alert(1)\\u0026gt;" in html
