@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from pathlib import Path
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -24,12 +25,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from gridwatch import config
+from gridwatch.db import load_sql
 
 __all__ = [
     "ROLES", "CAPABILITIES", "can", "Principal", "AuthError", "LoginRefused",
     "hash_password", "verify_password", "generate_password", "add_user", "list_users", "set_disabled",
     "set_password", "get_user", "login", "create_session", "resolve", "revoke_session", "create_token",
-    "revoke_token", "list_tokens", "sha256",
+    "revoke_token", "list_tokens", "sha256", "ensure_roles",
 ]
 
 ROLES: tuple[str, ...] = ("province_leader", "operator", "department", "grid_worker", "planner", "wall",
@@ -351,3 +353,9 @@ def list_tokens(conn: psycopg.Connection) -> list[dict]:
              FROM api_token t JOIN app_user u ON u.id = t.user_id ORDER BY t.id"""
     ).fetchall()
 
+
+
+def ensure_roles(conn: psycopg.Connection) -> None:
+    """Create the cluster-wide roles gridwatch_app and gridwatch_maintainer when missing (e.g. before
+    restoring a dump into a fresh cluster: its grants and policies name them)."""
+    conn.execute(load_sql(Path(__file__).resolve().parent, "ensure-roles"))

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
+from gridwatch.auth import ensure_roles
 from gridwatch.cluster import ClusterError, find_bindir, redact
 
 __all__ = ["BackupError", "backup", "restore", "verify", "manifest_of", "table_checksums", "default_backup_path",
@@ -203,6 +204,7 @@ def restore(path: Path | str, url: str, *, force: bool = False, progress: bool =
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        ensure_roles(conn)   # the dump's grants and policies name the cluster-wide roles of migration 0081
     _say(progress, f"restoring {path} into {redact(url)} …")
     proc = subprocess.Popen([_bin("pg_restore"), "--no-owner", "--exit-on-error", "--verbose", f"--jobs={max(1, jobs)}",
                              "--dbname", url, str(path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
