@@ -28,7 +28,7 @@ from psycopg import sql
 
 from geo.coords import gcj02_to_wgs84
 from gridwatch import models
-from gridwatch.db import load_sql
+from gridwatch.db import fetch_all, load_sql
 from gridwatch.errors import DomainError, NotFound
 
 __all__ = [
@@ -63,16 +63,9 @@ InputError = DomainError
 
 def categories(conn: psycopg.Connection) -> dict[str, dict]:
     """{code: category row} (a small table, read per call; nothing cached at import)."""
-    rows = conn.execute(
-        "SELECT code, family, name_zh, name_en, department_kind, time_limit_hours, default_grade "
-        "FROM category ORDER BY sort_key NULLS LAST, code").fetchall()
-    return {r["code"]: dict(r) for r in _dicts(conn, rows)}
-
-
-def _dicts(conn, rows):
-    if rows and not isinstance(rows[0], dict):
-        raise TypeError("gridwatch connections use dict rows (row_factory=dict_row)")
-    return rows
+    rows = fetch_all(conn, "SELECT code, family, name_zh, name_en, department_kind, time_limit_hours, default_grade "
+                           "FROM category ORDER BY sort_key NULLS LAST, code")
+    return {r["code"]: r for r in rows}
 
 
 def prepare(conn: psycopg.Connection, items: list[dict], *, default_channel: str = "online") -> list[dict]:
