@@ -100,6 +100,13 @@ LAYERS: tuple[Layer, ...] = (
           ("kind", "title", "grade", "state", "reported"), ("hazard",),
           "Open area hazards (flood, landslide zones) drawn as polygons from zoom 10.",
           {"type": "fill", "color": "#fd8d3c", "opacity": 0.35, "outline": "#d94701"}),
+    *(Layer(f"alerts_{sev}", f"{zh}预警", f"{en} alerts", "point", 0, 22,
+            ("rule", "severity", "region_code", "text", "text_en", "raised", "acknowledged", "escalated", "silenced_until"),
+            ("alert", "alert_silence"),
+            f"Live {en.lower()} alerts (inhibited ones left out) at every zoom; click one for its rule, explanation and state.",
+            {"type": "circle", "color": colour, "radius": radius, "opacity": 0.95})
+      for sev, zh, en, colour, radius in (("yellow", "黄色", "Yellow", "#e6c200", 4), ("orange", "橙色", "Orange", "#fd8d3c", 5),
+                                          ("red", "红色", "Red", "#d7191c", 6))),
     Layer("centres", "综治中心", "Governance centres", "point", 0, 22,
           ("name", "level", "status", "region_code"), ("centre",),
           "综治中心 of the registry: county and above always, township from z7, village from z10.",

@@ -14,11 +14,24 @@ from dashboard.analytics_components import alert_card, yoy_panel
 from etl.stats import load_stats
 from gridwatch.alerts import list_alerts, run_rules
 from gridwatch.stats import yoy
+from gridwatch.triage import grouped_alerts
 from tests.conftest import wait_until
 from tests.test_alerts import NOW, everything, plant
 from tests.test_stats import demo_rows
 
 pytestmark = pytest.mark.browser
+
+# Alert features drawn from the alerts_* vector tiles on the alerts page's map (ids, deduplicated).
+TILE_IDS = """() => { const gd = document.querySelector('#alerts-map .js-plotly-plot');
+    const m = gd && gd._fullLayout.map && gd._fullLayout.map._subplot.map;
+    if (!m || !m.loaded()) return [];
+    return [...new Set(m.queryRenderedFeatures().filter(f => /^alerts_/.test(f.sourceLayer)).map(f => f.id))]; }"""
+# Page coordinates of alert ``id`` on that map.
+TILE_POINT = """(id) => { const gd = document.querySelector('#alerts-map .js-plotly-plot');
+    const m = gd._fullLayout.map._subplot.map;
+    const f = m.queryRenderedFeatures().find(f => /^alerts_/.test(f.sourceLayer) && f.id === id);
+    const p = m.project(f.geometry.coordinates); const r = m.getCanvas().getBoundingClientRect();
+    return {x: r.left + p.x, y: r.top + p.y}; }"""
 
 PERCENTS = {"criminal_cases": "-30.0%", "public_security_cases": "-46.1%", "homicides": "-50.0%", "petitions": "-3.1%"}
 
@@ -39,9 +52,18 @@ def test_the_alerts_page_lists_each_alert_with_its_numbers_and_an_operator_ackno
     spike = next(a for a in alerts if a["rule"] == "spike")
     card = page.inner_text(f"#alerts-alert-{spike['id']}")
     assert "类别异常增多" in card and str(spike["numbers"]["count"]) in card and "泊松" in card
+    # the map: one marker per group (rule × prefecture), and every live alert as a clickable tile feature
+    groups = grouped_alerts(conn, "62")
     markers = """() => { const gd = document.querySelector('#alerts-map .js-plotly-plot');
-        return gd && gd.data ? gd.data.reduce((n, tr) => n + (tr.lon || []).length, 0) : -1; }"""
-    wait_until(lambda: page.evaluate(markers) == len(alerts), message="one marker per alert on the map")
+        return gd && gd.data ? gd.data.reduce((n, tr) => n + (tr.type === 'scattermap' ? (tr.lon || []).length : 0), 0) : -1; }"""
+    wait_until(lambda: page.evaluate(markers) == len(groups), message="one marker per group on the map")
+    live = {r["alert_id"] for r in conn.execute("SELECT alert_id FROM alert_triage() WHERE inhibited_by IS NULL")}
+    wait_until(lambda: set(page.evaluate(TILE_IDS)) == live, timeout=30, message=f"{len(live)} alerts drawn from the tiles")
+    target = page.evaluate(TILE_POINT, spike["id"])
+    page.mouse.click(target["x"], target["y"])
+    wait_until(lambda: page.locator("#gw-alert-pop").count() == 1, message="the clicked alert's card")
+    assert "类别异常增多" in page.inner_text("#gw-alert-pop")
+    assert page.locator(f"#alerts-group-spike-{spike['region_code'][:4]}").count() == 1
     page.fill("#alerts-operator", "值班员赵六")
     page.press("#alerts-operator", "Enter")
     page.click(f"#alerts-alert-{spike['id']} .alert-ack")
@@ -54,6 +76,26 @@ def test_the_alerts_page_lists_each_alert_with_its_numbers_and_an_operator_ackno
     wait_until(lambda: page.locator(f"#alerts-acked-{spike['id']}").count() == 1, message="the acknowledged alert shown as such")
     assert "值班员赵六" in page.inner_text(f"#alerts-acked-{spike['id']}")
     page.screenshot_to("alerts")
+
+
+def test_an_operator_silences_a_group_on_the_alerts_page_with_a_reason_and_ends_it(site, conn, browser_page):
+    page = browser_page
+    page.goto(site.url + "/alerts")
+    group = grouped_alerts(conn, "62")[0]
+    card = f"#alerts-group-{group['rule']}-{group['region_code']}"
+    wait_until(lambda: page.locator(card).count() == 1, message="the worst group listed first")
+    assert page.locator(".alert-group").first.get_attribute("id") == card[1:]
+    page.fill("#alerts-silence-reason", "已派人现场处置")
+    page.press("#alerts-silence-reason", "Tab")
+    page.click(f"{card} button")
+    wait_until(lambda: "静默至" in page.inner_text(card), message="the group shown silenced")
+    row = conn.execute("SELECT * FROM alert_silence").fetchone()
+    assert (row["rule"], row["region_code"], row["reason"], row["created_by"]) == (group["rule"], group["region_code"], "已派人现场处置", "值班员")
+    assert abs((row["ends_at"] - row["starts_at"]).total_seconds() - 4 * 3600) < 1
+    page.click(f"{card} button")   # now "解除静默"
+    wait_until(lambda: conn.execute("SELECT expired_by FROM alert_silence").fetchone()["expired_by"] == "值班员",
+               message="the silence ended, kept in the history")
+    wait_until(lambda: "静默至" not in page.inner_text(card), message="the group loud again")
 
 
 def test_the_alerts_page_filters_by_region_and_switches_to_english(site, conn, browser_page):
@@ -120,19 +162,25 @@ def test_the_provincial_year_on_year_figures_are_on_the_wall(site, browser_page)
     page.screenshot_to("wall-yoy")
 
 
-def test_a_fresh_red_alert_takes_over_the_wall(conn, tiny, db_url, serve, browser_page):
-    # a red-grade case past its deadline raises a red deadline_past alert now
+def test_a_fresh_red_signal_takes_over_the_wall_but_an_old_case_going_overdue_does_not(conn, tiny, db_url, serve, browser_page):
+    # a red-grade case past its deadline raises a red deadline_past alert now: not a fresh report
     now = datetime.now(timezone.utc)
     plant(conn, [{"lon": 100.5, "lat": 38.5, "state": "in_progress", "grade": "red",
                   "reported_at": now - timedelta(hours=80), "deadline": now - timedelta(hours=8)}])
     run_rules(conn, rules=["deadline"])
-    alert = list_alerts(conn, rule="deadline_past")[0]
+    overdue = list_alerts(conn, rule="deadline_past")[0]
+    # a red spike raised now is
+    spike = conn.execute(
+        """INSERT INTO alert (rule, region_code, explanation_zh, explanation_en, severity, dedup_key, geom)
+           VALUES ('spike', '620102', '城关区「邻里纠纷」近 7 天 14 件', '14 neighbour disputes in 7 days', 'red', 'spike:t',
+                   ST_SetSRID(ST_MakePoint(100.5, 38.5), 4326)) RETURNING id""").fetchone()["id"]
     server = serve(db_url)
     page = browser_page
     page.set_viewport_size({"width": 1920, "height": 1080})
     page.goto(server.url + "/wall?tour=600")
-    wait_until(lambda: page.locator(f"#wall-alert-alert-{alert['id']}").count() == 1, message="the alert on the takeover")
-    assert "超期未结" in page.inner_text(f"#wall-alert-alert-{alert['id']}")
+    wait_until(lambda: page.locator(f"#wall-alert-alert-{spike}").count() == 1, message="the spike on the takeover")
+    assert "类别异常增多" in page.inner_text(f"#wall-alert-alert-{spike}")
+    assert page.locator(f"#wall-alert-alert-{overdue['id']}").count() == 0
 
 
 def test_the_yoy_panel_and_alert_card_builders_write_every_figure(conn, tiny):

@@ -106,6 +106,10 @@ def test_every_layer_returns_exactly_its_declared_properties(conn, tiny):
     make_hazard(conn, LineString([(100.4, 38.4), (100.6, 38.6)]))
     make_hazard(conn, box(100.45, 38.45, 100.55, 38.55), kind="flood")
     make_centre(conn, "620102", "county", 100.5, 38.5)
+    for sev in ("red", "orange", "yellow"):   # one live alert of each grade (layers alerts_*)
+        conn.execute("""INSERT INTO alert (rule, region_code, explanation_zh, explanation_en, severity, dedup_key, geom)
+                        VALUES ('spike', '620102', '说明', 'text', %s, %s, ST_SetSRID(ST_MakePoint(100.5, 38.5), 4326))""",
+                     (sev, f"spike:{sev}"))
     for layer in LAYERS:
         fc = layer_geojson(conn, layer, (100.0, 35.0, 104.0, 39.0), max(layer.minzoom, 12) if layer.maxzoom >= 12 else layer.minzoom)
         assert fc["features"], f"layer {layer.name} drew nothing over the tiny hierarchy"

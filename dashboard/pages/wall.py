@@ -1,11 +1,21 @@
 """Wall mode (``/wall``): full-screen, dark, high contrast, for 1920×1080 and 3840×2160 walls.
 
-Large numbers for the province and the prefecture being toured; every figure is written out (no
-hover-only information). The tour moves through the prefectures every
-``GRIDWATCH_WALL_TOUR_SECONDS`` (or ``?tour=<seconds>``). A red-grade case or hazard reported in
-the last ``?alert_minutes=`` (default 10) minutes takes the screen over until acknowledged. Every
-panel carries a freshness badge ("更新于 12 秒前"), amber once older than
-``GRIDWATCH_STALE_SECONDS``. ``wall-yoy`` is an empty slot for the year-on-year panel (issue 7).
+Large numbers for the wall's region (``?region=<code>``, default the province) and the child being
+toured; every figure is written out (no hover-only information). The tour moves through the
+children every ``GRIDWATCH_WALL_TOUR_SECONDS`` (or ``?tour=<seconds>``), and the map zooms to the
+one on tour. The map is what the wall is for, so it stays visible most of the time:
+
+- a **takeover** shows only red items of the wall's scope reported in the last N minutes
+  (``GRIDWATCH_WALL_TAKEOVER_MINUTES`` or ``?alert_minutes=``), not acknowledged, silenced or
+  inhibited (:func:`gridwatch.triage.wall_items`), at most M at a time
+  (``GRIDWATCH_WALL_TAKEOVER_MAX``);
+- after T seconds (``GRIDWATCH_WALL_TAKEOVER_SECONDS``) it collapses into a **ticker** along the
+  bottom of the map; red items that arrive within ``GRIDWATCH_WALL_TAKEOVER_QUIET`` seconds of a
+  takeover go straight to the ticker (Alertmanager's group interval: a wall that always shouts is
+  a wall nobody reads).
+
+Every panel carries a freshness badge ("更新于 12 秒前"), amber once older than
+``GRIDWATCH_STALE_SECONDS``; nothing overflows its panel at either size.
 """
 
 from __future__ import annotations
@@ -16,14 +26,14 @@ import dash
 import psycopg
 from dash import ALL, ClientsideFunction, Input, Output, State, clientside_callback, dcc, html, no_update
 
-from dashboard.analytics_components import province_yoy, takeover_alerts, yoy_panel
+from dashboard.analytics_components import province_yoy, yoy_panel
 from dashboard.figures import (
     GRADE_COLOURS, big_number, empty_figure, figure_patch, figure_signature, spark_totals, sparkline, wall_map, with_geometry,
 )
 from gridwatch.i18n import fmt_percent, register, t
 from dashboard.util import db_callback, pool, read
-from gridwatch import config, kpi
-from gridwatch.regions import children_features, prefectures, recent_red_alerts, region_row
+from gridwatch import config, kpi, triage
+from gridwatch.regions import children_features, list_regions, prefectures, region_row
 from gridwatch.db import transaction
 from gridwatch.live import read_versions
 
@@ -43,6 +53,8 @@ register({
     "wall.alert.title": {"zh": "红色预警", "en": "Red alert"},
     "wall.alert.case": {"zh": "案件", "en": "Case"},
     "wall.alert.hazard": {"zh": "隐患", "en": "Hazard"},
+    "wall.alert.more": {"zh": "另有 {n} 条见下方滚动条", "en": "{n} more in the ticker below"},
+    "wall.ticker": {"zh": "红色预警", "en": "Red alerts"},
     "wall.alert.ack": {"zh": "知道了", "en": "Acknowledge"},
     "wall.nodata": {"zh": "尚未加载区划数据", "en": "No regions loaded"},
     "wall.k.open": {"zh": "未结案件", "en": "Open"},
@@ -53,23 +65,37 @@ register({
     "wall.k.resolution_rate": {"zh": "化解率", "en": "Resolved"},
 })
 
-ALERT_MINUTES = 10
 PANELS = ("province", "current", "map", "ranking", "hazards", "trend")
+
+
+def _setting(name: str, default: float) -> float:
+    try:
+        return float(config.get(name))
+    except (TypeError, ValueError):
+        return default
 
 
 def _tour_seconds(tour) -> float:
     try:
         value = float(tour)
     except (TypeError, ValueError):
-        value = float(config.get("GRIDWATCH_WALL_TOUR_SECONDS"))
+        value = _setting("GRIDWATCH_WALL_TOUR_SECONDS", 20)
     return max(value, 1.0)
 
 
-def _minutes(value) -> int:
+def _minutes(value) -> float:
     try:
-        return max(int(value), 1)
+        return max(float(value), 1.0)
     except (TypeError, ValueError):
-        return ALERT_MINUTES
+        return max(_setting("GRIDWATCH_WALL_TAKEOVER_MINUTES", 10), 1.0)
+
+
+def wall_settings(alert_minutes=None) -> dict:
+    """N, M, T and the quiet interval of the takeover (README settings table)."""
+    return {"alert_minutes": _minutes(alert_minutes),
+            "takeover_max": max(int(_setting("GRIDWATCH_WALL_TAKEOVER_MAX", 3)), 1),
+            "takeover_seconds": max(_setting("GRIDWATCH_WALL_TAKEOVER_SECONDS", 10), 1.0),
+            "takeover_quiet": max(_setting("GRIDWATCH_WALL_TAKEOVER_QUIET", 90), 0.0)}
 
 
 def _fresh(panel: str) -> html.Span:
@@ -80,13 +106,15 @@ def _panel(panel: str, children, className: str = "wall-panel") -> html.Section:
     return html.Section([_fresh(panel), html.H2(id=f"wall-h-{panel}"), *children], className=className, id=f"wall-panel-{panel}")
 
 
-def layout(tour=None, alert_minutes=None, **_):
+def layout(tour=None, alert_minutes=None, region=None, **_):
     seconds = _tour_seconds(tour)
+    scope = region if isinstance(region, str) and region.isdigit() and len(region) <= 15 else None
     return html.Div(
         [
             dcc.Store(id="wall-config", data={"tour": seconds, "stale": float(config.get("GRIDWATCH_STALE_SECONDS")),
-                                              "alert_minutes": _minutes(alert_minutes)}),
+                                              "scope": scope, **wall_settings(alert_minutes)}),
             dcc.Store(id="wall-data"),
+            dcc.Store(id="wall-tstate", data=None),
             dcc.Store(id="wall-figure"),
             dcc.Store(id="wall-figure-key"),
             dcc.Store(id="wall-ack", storage_type="session", data=[]),
@@ -107,7 +135,9 @@ def layout(tour=None, alert_minutes=None, **_):
             ),
             _panel("map", [dcc.Graph(id="wall-map", className="wall-map", figure=empty_figure(dark=True),
                                      config={"displayModeBar": False, "scrollZoom": False, "staticPlot": False},
-                                     style={"height": "100%"})], className="wall-panel wall-map-panel"),
+                                     style={"height": "100%"}),
+                           html.Div(id="wall-ticker", className="wall-ticker", hidden=True, role="status")],
+                   className="wall-panel wall-map-panel"),
             html.Div(
                 [_panel("ranking", [html.Table(id="wall-ranking", className="wall-rank")]),
                  _panel("trend", [html.Div(id="wall-trend-totals", className="wall-number"),
@@ -125,24 +155,31 @@ def layout(tour=None, alert_minutes=None, **_):
     )
 
 
-def fetch_wall(conn: psycopg.Connection, step: int, alert_minutes: int) -> dict:
-    """The province, the prefecture at tour ``step``, the prefectures' map data and red alerts."""
-    row = conn.execute("SELECT code FROM region WHERE parent_code IS NULL ORDER BY code LIMIT 1").fetchone()
+def fetch_wall(conn: psycopg.Connection, step: int, alert_minutes: float, scope: str | None = None,
+               takeover_max: int = 3) -> dict:
+    """The wall's region (``scope``, default the top of the hierarchy), its child at tour ``step``
+    (with its bounding box: the map zooms to it), the children's map data and the red items."""
+    if scope:
+        row = conn.execute("SELECT code FROM region WHERE code = %s", (scope,)).fetchone()
+    else:
+        row = conn.execute("SELECT code FROM region WHERE parent_code IS NULL ORDER BY code LIMIT 1").fetchone()
     if row is None:
         return {"status": "nodata"}
     top = row["code"] if isinstance(row, dict) else row[0]
-    prefs = prefectures(conn, top)
+    prefs = prefectures(conn, top) if len(top) == 2 else [{"code": r["code"], "name": r["name"]} for r in list_regions(conn, top)]
     current = prefs[step % len(prefs)] if prefs else {"code": top, "name": ""}
+    top_row = region_row(conn, top)
+    items = triage.wall_items(conn, top, alert_minutes, takeover_max + 20)
     return {
         "status": "ok",
         "province": kpi.region_kpis(conn, top),
-        "province_bbox": region_row(conn, top)["bbox"],
+        "province_bbox": top_row["bbox"],
         "current": {**current, "index": (step % len(prefs)) + 1 if prefs else 0, "count": len(prefs),
-                    "kpis": kpi.region_kpis(conn, current["code"]) if prefs else None},
+                    "kpis": kpi.region_kpis(conn, current["code"]) if prefs else None,
+                    "bbox": region_row(conn, current["code"])["bbox"] if prefs else top_row["bbox"]},
         "top": top,
         "features": children_features(conn, top, geometry=False),  # outlines travel once, with the map
-        "alerts": [{**a, "reported_at": a["reported_at"].isoformat()} for a in recent_red_alerts(conn, alert_minutes)]
-        + takeover_alerts(conn, alert_minutes),
+        "alerts": items,
         "versions": read_versions(conn),
         "fetched_at": int(time.time() * 1000),
     }
@@ -152,9 +189,11 @@ def fetch_wall(conn: psycopg.Connection, step: int, alert_minutes: int) -> dict:
                State("wall-config", "data"))
 @db_callback
 def load(step, _versions, cfg):
+    cfg = cfg or {}
     try:
         with read(want=_versions) as conn:   # the replica when configured (gridwatch.replica)
-            return fetch_wall(conn, int(step or 0), int((cfg or {}).get("alert_minutes", ALERT_MINUTES)))
+            return fetch_wall(conn, int(step or 0), float(cfg.get("alert_minutes") or _minutes(None)), cfg.get("scope"),
+                              int(cfg.get("takeover_max") or 3))
     except psycopg.Error:
         return no_update
 
@@ -217,12 +256,16 @@ def render_map(data, lang, key):
     if not data or data.get("status") != "ok":
         return no_update, no_update
     lang = lang or "zh"
-    options = dict(bounds=data["province_bbox"], versions=data.get("versions"))
+    options = dict(bounds=data["current"].get("bbox") or data["province_bbox"], versions=data.get("versions"))
     values_only = wall_map(data["features"], data["current"]["code"], lang, **options)
     new_key = {"top": data["top"], "lang": lang, "outlines": (data.get("versions") or {}).get("region"),
                "signature": figure_signature(values_only)}
     if key == new_key:
-        return figure_patch(values_only), no_update
+        patch = figure_patch(values_only)     # the tour zooms the map to the region on tour
+        patch["layout"]["meta"] = values_only.layout.meta
+        patch["layout"]["map"]["center"] = values_only.layout.map.center.to_plotly_json()
+        patch["layout"]["map"]["zoom"] = values_only.layout.map.zoom
+        return patch, no_update
     try:
         with transaction(pool(), readonly=True) as conn:
             outlines = children_features(conn, data["top"])
@@ -231,17 +274,37 @@ def render_map(data, lang, key):
     return wall_map(with_geometry(data["features"], outlines), data["current"]["code"], lang, **options), new_key
 
 
-@dash.callback(Output("wall-takeover", "children"), Output("wall-takeover", "hidden"),
-               Input("wall-data", "data"), Input("wall-ack", "data"), Input("shell-lang", "data"))
-def takeover(data, acked, lang):
+def _item_text(a: dict, lang: str) -> str:
+    title = (a.get("title_en") if lang == "en" else None) or a["title"]
+    kind = t(f"rule.{a['rule']}", lang) if a.get("rule") else t("wall.alert." + a["kind"], lang)
+    return f"{kind} · {title} · {a['county']} {a['place']}".strip(" ·")
+
+
+def _pending(data: dict | None, acked) -> list[dict]:
+    done = set(acked or [])
+    return [a for a in (data or {}).get("alerts", []) if f"{a['kind']}:{a['id']}" not in done]
+
+
+@dash.callback(Output("wall-takeover", "children"), Output("wall-ticker", "children"),
+               Input("wall-data", "data"), Input("wall-ack", "data"), Input("shell-lang", "data"), State("wall-config", "data"))
+def takeover(data, acked, lang, cfg):
+    """The takeover lists the newest M red items; the ticker all of them. Whether the takeover or
+    the ticker shows is decided in the browser (below), from how long the takeover has been up."""
     lang = lang or "zh"
-    alerts = [a for a in (data or {}).get("alerts", []) if f"{a['kind']}:{a['id']}" not in set(acked or [])]
-    if not alerts:
-        return [], True
-    items = [html.Li(f"{t('wall.alert.' + a['kind'], lang)} · {a.get('title_' + lang) or a['title']} · {a['county']} {a['place']}".strip(),
-                     id=f"wall-alert-{a['kind']}-{a['id']}") for a in alerts]
-    return [html.H2(t("wall.alert.title", lang)), html.Ul(items),
-            html.Button(t("wall.alert.ack", lang), id="wall-ack-button", className="button", n_clicks=0)], False
+    items = _pending(data, acked)
+    if not items:
+        return [], []
+    m = int((cfg or {}).get("takeover_max") or 3)
+    shown = items[:m]
+    body = [html.H2(t("wall.alert.title", lang)),
+            html.Ul([html.Li(_item_text(a, lang), id=f"wall-alert-{a['kind']}-{a['id']}") for a in shown])]
+    if len(items) > m:
+        body.append(html.P(t("wall.alert.more", lang, n=len(items) - m), className="wall-takeover-more"))
+    body.append(html.Button(t("wall.alert.ack", lang), id="wall-ack-button", className="button", n_clicks=0))
+    ticker = [html.Span(t("wall.ticker", lang), className="wall-ticker-label"),
+              html.Div([html.Span(_item_text(a, lang), className="wall-ticker-item", id=f"wall-tick-{a['kind']}-{a['id']}")
+                        for a in items], className="wall-ticker-track")]
+    return body, ticker
 
 
 @dash.callback(Output("wall-ack", "data"), Input("wall-ack-button", "n_clicks"), State("wall-data", "data"),
@@ -250,6 +313,37 @@ def acknowledge(n, data, acked):
     if not n:
         return no_update
     return sorted(set(acked or []) | {f"{a['kind']}:{a['id']}" for a in (data or {}).get("alerts", [])})
+
+
+# Takeover or ticker, in the browser, once a second: a red item not seen before takes the screen for
+# T seconds, unless a takeover ended less than the quiet interval ago; then it goes to the ticker.
+clientside_callback(
+    """
+    function(n, data, acked, cfg, st) {
+        var now = Date.now();
+        cfg = cfg || {};
+        st = Object.assign({seen: {}, mode: 'idle', since: 0, quiet: 0}, st || {});
+        var done = {};
+        (acked || []).forEach(function (k) { done[k] = true; });
+        var items = ((data && data.alerts) || []).filter(function (a) { return !done[a.kind + ':' + a.id]; });
+        var T = (cfg.takeover_seconds || 10) * 1000, Q = (cfg.takeover_quiet || 0) * 1000;
+        if (st.mode === 'takeover' && (now - st.since >= T || !items.length)) { st.mode = 'idle'; st.quiet = now + Q; }
+        var fresh = items.filter(function (a) { return !st.seen[a.kind + ':' + a.id]; });
+        if (fresh.length) {
+            if (st.mode === 'idle' && now >= st.quiet) { st.mode = 'takeover'; st.since = now; }
+            fresh.forEach(function (a) { st.seen[a.kind + ':' + a.id] = now; });
+        }
+        var keep = {};
+        Object.keys(st.seen).forEach(function (k) { if (now - st.seen[k] < 6 * 3600 * 1000) { keep[k] = st.seen[k]; } });
+        st.seen = keep;
+        var up = st.mode === 'takeover' && items.length > 0;
+        return [!up, up || !items.length, st];
+    }
+    """,
+    Output("wall-takeover", "hidden"), Output("wall-ticker", "hidden"), Output("wall-tstate", "data"),
+    Input("wall-tick", "n_intervals"), Input("wall-data", "data"), Input("wall-ack", "data"),
+    State("wall-config", "data"), State("wall-tstate", "data"),
+)
 
 
 # Year-on-year panel (issue 7): the province's statistics in the wall-yoy slot, refreshed with the wall.
