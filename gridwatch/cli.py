@@ -24,6 +24,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("simulate", "gridwatch.simulate", "Send live demo traffic through the API: new cases, lifecycles progressing, daily check-ins."),
     ("alerts", "gridwatch.commands.alerts", "Early warnings: run the alert rules (deadline, red, spike, hotspot, repeats, silent grids, …) or list alerts."),
     ("coverage", "gridwatch.commands.coverage", "Coverage of the centres: recompute the stored figures and gaps, or show a region's coverage."),
+    ("service", "gridwatch.commands.service", "Run gridwatch as a service: write the systemd units, logrotate file and settings (install --prefix DIR)."),
+    ("health", "gridwatch.commands.health", "Health check for monitoring: ask the server's /healthz; exit 0 ok, 1 degraded, 2 unreachable."),
     ("users", "gridwatch.commands.users", "Accounts: add (with a role and region), list, disable, enable, reset-password."),
     ("tokens", "gridwatch.commands.tokens", "Bearer tokens for API clients, the wall's kiosk and Open311: create (printed once), list, revoke."),
 )

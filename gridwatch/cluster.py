@@ -13,6 +13,7 @@ import hashlib
 import os
 import pwd
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -297,21 +298,9 @@ class Cluster:
                 f"Port {self.port} on 127.0.0.1 is taken by another program. Stop it, or choose another port: "
                 f"GRIDWATCH_PG_PORT={self.port + 1} gridwatch db start"
             )
-        opts = [
-            f"-p {self.port}",
-            f"-k {self.socket_dir}",
-            "-c listen_addresses=127.0.0.1",
-            "-c max_connections=200",
-            "-c shared_buffers=256MB",
-            "-c jit=off",  # JIT compile costs seconds on per-row triggers and dashboard aggregates
-        ]
-        if self.fast:
-            opts += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
-        elif "'" not in str(self.archive_dir):
-            # every completed WAL segment is archived for point-in-time recovery (gridwatch db restore --to-time)
+        if not self.fast:
             self.prepare_backup_dirs()
-            archive = f"test ! -f {self.archive_dir}/%f && cp %p {self.archive_dir}/%f"
-            opts += ["-c wal_level=replica", "-c archive_mode=on", f"-c 'archive_command={archive}'", "-c archive_timeout=300"]
+        opts = [f"-c {shlex.quote(setting)}" for setting in self.server_settings()]
         proc = self._run(
             self._bin("pg_ctl"), "-D", str(self.pgdata), "-l", str(self.logfile),
             "-o", " ".join(opts), "-w", "-t", "60", "start", check=False,
@@ -324,6 +313,37 @@ class Cluster:
         if ensure_database:
             self._ensure_database()
         return "started after removing a stale pid file" if stale else "started"
+
+    def server_settings(self) -> list[str]:
+        """The ``name=value`` settings the server runs with (pg_ctl start and the systemd unit alike)."""
+        settings = [
+            f"port={self.port}",
+            f"unix_socket_directories={self.socket_dir}",
+            "listen_addresses=127.0.0.1",
+            "max_connections=200",
+            "shared_buffers=256MB",
+            "jit=off",  # JIT compile costs seconds on per-row triggers and dashboard aggregates
+        ]
+        if self.fast:
+            settings += ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]
+        else:
+            # every completed WAL segment is archived for point-in-time recovery (gridwatch db restore --to-time)
+            archive = f"test ! -f {shlex.quote(str(self.archive_dir))}/%f && cp %p {shlex.quote(str(self.archive_dir))}/%f"
+            settings += ["wal_level=replica", "archive_mode=on", f"archive_command={archive}", "archive_timeout=300"]
+        return settings
+
+    def server_command(self) -> list[str]:
+        """The foreground server command (``postgres -D … -c …``), as the systemd unit runs it."""
+        return [self._bin("postgres"), "-D", str(self.pgdata), *[a for s in self.server_settings() for a in ("-c", s)]]
+
+    def prepare(self) -> str:
+        """Folders, initdb if needed, and a stale pid file cleared: what a foreground start needs first."""
+        self.init()
+        if not self.fast:
+            self.prepare_backup_dirs()
+        if self.running():
+            return "running"
+        return "ready (a stale pid file was removed)" if self._clear_stale_pid() else "ready"
 
     def _ensure_database(self) -> None:
         deadline = time.monotonic() + 30

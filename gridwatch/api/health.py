@@ -11,13 +11,16 @@ from gridwatch.db import transaction
 
 router = APIRouter(tags=["health"])
 
+HEALTH_WAIT_SECONDS = 3.0
+
 
 @router.get("/healthz", summary="Server and database health")
 def healthz(request: Request):
     pool = request.app.state.pool
     listener = request.app.state.listener
     try:
-        with transaction(pool, readonly=True) as conn:
+        # a short wait for a connection: a monitor asking during an outage gets its 503 in seconds
+        with pool.connection(timeout=HEALTH_WAIT_SECONDS) as pooled, transaction(pooled, readonly=True) as conn:
             row = conn.execute(
                 "SELECT current_setting('server_version') AS postgresql, postgis_lib_version() AS postgis, "
                 "pg_is_in_recovery() AS replica"

@@ -4,6 +4,8 @@
   gridwatch db stop     stop it
   gridwatch db status   say whether it runs, where, and on which port
   gridwatch db url      print the connection URL gridwatch uses (DATABASE_URL if set)
+  gridwatch db init     create the data folder and initdb it if new, clear a stale pid file (the systemd
+                        unit runs this before starting PostgreSQL in the foreground)
   gridwatch db url --role app   the URL of the app role gridwatch_app (row-level security applies)
   gridwatch db replica start|stop|status   a streaming hot standby beside it (GRIDWATCH_READ_URL)
   gridwatch db backup [FILE]     dump the database (pg_dump custom format) + FILE.manifest.json
@@ -28,7 +30,7 @@ from gridwatch import db
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.add_argument("action", choices=["start", "stop", "status", "url", "replica", "backup", "restore"], help="what to do")
+    p.add_argument("action", choices=["start", "stop", "status", "url", "init", "replica", "backup", "restore"], help="what to do")
     p.add_argument("replica_action", nargs="?", metavar="ARG",
                    help="for `replica`: start | stop | status; for `backup` / `restore`: the dump FILE")
     p.add_argument("--verify", default=None, metavar="FILE", help="backup: check the dump FILE by restoring it into a scratch database")
@@ -122,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"DATABASE_URL is set: gridwatch uses that server and does not {args.action} its own.", file=sys.stderr)
         return 0
     cluster = db.embedded_cluster()
+    if args.action == "init":
+        print(f"embedded PostgreSQL {cluster.prepare()}: data in {cluster.pgdata}")
+        return 0
     if args.action == "start":
         what = cluster.start()
         print(f"embedded PostgreSQL {what}: {cluster.url()} (data in {cluster.pgdata})")
