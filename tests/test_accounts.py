@@ -191,13 +191,13 @@ def test_login_sets_a_secure_http_only_cookie_and_logout_ends_the_session(tiny, 
         stored = conn.execute("SELECT count(*) AS n FROM user_session WHERE session_sha256 = %s", (auth.sha256(sid),)).fetchone()
         assert stored["n"] == 1
 
-        me = client.get("/api/v1/me", cookies={"gridwatch_session": sid})
+        me = client.get("/api/v1/me", headers={"Cookie": f"gridwatch_session={sid}"})
         assert me.status_code == 200
         assert me.json()["username"] == "xindun" and me.json()["region_scope"] == "620702100"
 
-        out = client.post("/logout", cookies={"gridwatch_session": sid})
+        out = client.post("/logout", headers={"Cookie": f"gridwatch_session={sid}"})
         assert out.status_code == 303 and out.headers["location"] == "/login"
-        assert client.get("/api/v1/me", cookies={"gridwatch_session": sid}).status_code == 401
+        assert client.get("/api/v1/me", headers={"Cookie": f"gridwatch_session={sid}"}).status_code == 401
 
         away = client.post("/login", data={"username": "xindun", "password": "xindun-password", "next": "//evil.example/x"})
         assert away.status_code == 303 and away.headers["location"] == "/"
