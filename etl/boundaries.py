@@ -13,7 +13,7 @@ their codes and names).
 
 A live system takes the change (行政区划调整): in the same transaction every case, hazard and
 check-in under a changed unit is re-stamped to the new units (a case by its point, a hazard by
-ST_PointOnSurface, a check-in by its old grid's representative point), centres and departments of
+ST_PointOnSurface, a check-in of a removed grid by that grid's representative point), centres and departments of
 removed units move to the unit of their level at their point, each changed row's codes before
 are kept (table region_restamp; view reported_codes gives the codes when reported), and the
 change is recorded in boundary_adjustment with its effective date (--effective, default today)
@@ -497,7 +497,7 @@ KIND_ZH = {"case": "案件", "hazard": "隐患", "checkin": "报平安/报告", 
 
 
 def _no_moves() -> dict:
-    return {"restamped": {k: 0 for k in KINDS}, "moves": []}
+    return {"restamped": {k: 0 for k in KINDS}, "moves": [], "checkins_merged": 0}
 
 
 def _record_adjustment(conn, level: str, source_name: str, effective: date, replaced: list[str], new_codes: list[str],
@@ -510,9 +510,9 @@ def _record_adjustment(conn, level: str, source_name: str, effective: date, repl
 
 
 def restamp(conn, adjustment: int, touched: list[str], gone: list[str], level: str, source_name: str) -> dict:
-    """Give every case, hazard and check-in under the ``touched`` units the codes of the new units at
-    its point (cases), its ST_PointOnSurface (hazards) or its old grid's representative point
-    (check-ins); move the centres and departments of removed units (``gone``) to the unit of their
+    """Give every case and hazard under the ``touched`` units the codes of the new units at its point
+    (cases) or its ST_PointOnSurface (hazards), and every check-in of a removed grid the new grid at
+    its old grid's representative point (a check-in stays with its grid while the grid exists); move the centres and departments of removed units (``gone``) to the unit of their
     level at their point. Each changed row's codes before are kept in region_restamp under
     ``adjustment``. Inside the caller's transaction, after the new units are written and before the
     removed ones are deleted. Returns {"restamped": {kind: n}, "moves": [{"kind", "from", "to", "n"}]}.
@@ -531,6 +531,7 @@ def restamp(conn, adjustment: int, touched: list[str], gone: list[str], level: s
         with conn.transaction():
             conn.execute(_sql("boundary_restamp_apply"), {"adjustment": adjustment})
             conn.execute(_sql("boundary_restamp_checkins"))
+            merged = conn.execute(_sql("boundary_restamp_checkins_merge"), {"adjustment": adjustment}).rowcount
     except psycopg.errors.UniqueViolation as exc:
         raise BoundaryError(f"{source_name}: two check-ins would land on the same grid, worker, day and kind after the "
                             f"change ({exc.diag.message_detail}). Nothing was written.") from exc
@@ -557,7 +558,7 @@ def restamp(conn, adjustment: int, touched: list[str], gone: list[str], level: s
              for kind, a, b, n in _rows(conn, _sql("boundary_moves"), {"adjustment": adjustment, "n": CODE_LENGTH[level]})
              if a != b]
     conn.execute("UPDATE boundary_adjustment SET moves = %s WHERE id = %s", (json.dumps(moves), adjustment))
-    return {"restamped": {k: int(counts.get(k, 0)) for k in KINDS}, "moves": moves}
+    return {"restamped": {k: int(counts.get(k, 0)) for k in KINDS}, "moves": moves, "checkins_merged": merged}
 
 
 def format_moves(stats: dict) -> str:
@@ -569,6 +570,9 @@ def format_moves(stats: dict) -> str:
         lines.append(f"  {m['kind']:<10} {m['from']} → {m['to']}: {m['n']}")
     if not stats["moves"]:
         lines.append("  no row changed unit at this level")
+    if stats.get("checkins_merged"):
+        lines.append(f"  {stats['checkins_merged']} check-in(s) of removed grids merged into the same worker's check-in "
+                     "of that day in the new grid (kept whole in region_restamp)")
     return "\n".join(lines)
 
 

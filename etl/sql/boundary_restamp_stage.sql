@@ -1,6 +1,8 @@
--- Every case, hazard and check-in under a changed or removed unit, with its codes before and the
--- codes of the new units at its point: the case's point, a hazard's ST_PointOnSurface, a check-in's
--- old grid's representative point (gw_old_point). Units being removed (%(gone)s) are left out.
+-- Every case and hazard under a changed or removed unit, and every check-in of a removed grid, with
+-- its codes before and the codes of the new units at its point: the case's point, a hazard's
+-- ST_PointOnSurface, a check-in's old grid's representative point (gw_old_point). A check-in
+-- belongs to its grid (the worker's patrol unit) and stays with it while the grid exists.
+-- Units being removed (%(gone)s) are left out.
 CREATE TEMP TABLE gw_restamp ON COMMIT DROP AS
 WITH affected AS (
     SELECT 'case'::text AS kind, c.id AS row_id, c.geom AS p,
@@ -17,6 +19,7 @@ WITH affected AS (
     FROM checkin k
     JOIN gw_old_point o ON o.code = k.grid_code
     LEFT JOIN LATERAL region_lineage(k.grid_code) ol ON true
+    WHERE EXISTS (SELECT 1 FROM unnest(%(gone)s::text[]) g WHERE starts_with(k.grid_code, g))
 )
 SELECT a.kind, a.row_id, lf.leaf,
        a.grid_code AS old_grid, a.village_code AS old_village, a.township_code AS old_township,

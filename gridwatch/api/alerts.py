@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gridwatch import alerts, kpi, stats
+from gridwatch import alerts, boundary_changes, kpi, stats
 from gridwatch.api.errors import ApiRoute, json_response
 from gridwatch.db import transaction
 from gridwatch.intake import InputError
@@ -182,7 +182,8 @@ def get_kpi(request: Request, code: str,
             body = {"kpi": kpi.period_kpis(conn, code, start, end),
                     "departments": kpi.department_ranking(conn, code, start, end),
                     "score_formula": kpi.SCORE_FORMULA,
-                    "returned": kpi.returned_trail(conn, code, start, end)}
+                    "returned": kpi.returned_trail(conn, code, start, end),
+                    "units": boundary_changes.units_note(conn, code, start)}   # today's units by default
     return json_response(body)
 
 
