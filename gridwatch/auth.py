@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from pathlib import Path
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,13 +27,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from gridwatch import config
-from gridwatch.db import load_sql
+from gridwatch.db import load_sql, transaction
 
 __all__ = [
     "ROLES", "CAPABILITIES", "can", "Principal", "AuthError", "LoginRefused",
     "hash_password", "verify_password", "generate_password", "add_user", "list_users", "set_disabled",
     "set_password", "get_user", "login", "create_session", "resolve", "revoke_session", "create_token",
-    "revoke_token", "list_tokens", "sha256", "ensure_roles",
+    "revoke_token", "list_tokens", "sha256", "ensure_roles", "resolve_cached", "forget",
 ]
 
 ROLES: tuple[str, ...] = ("province_leader", "operator", "department", "grid_worker", "planner", "wall",
@@ -320,6 +322,41 @@ def resolve(conn: psycopg.Connection, secret: str | None) -> Principal | None:
         department_id=row["department_id"], region_scope=row["region_scope"] or "", via=row["via"],
         credential_id=row["credential_id"], capabilities=CAPABILITIES.get(row["role"], frozenset()),
     )
+
+
+# A short cache of resolved principals, keyed by the secret's sha256: a page's burst of callbacks,
+# tiles and assets resolves its cookie once, not once per request. Only Python-side decisions
+# (redirects, 401/403, masking) read it; every transaction still opens with the secret itself
+# (gridwatch_open), so a revoked session sees no rows at once. Logout forgets its entry.
+CACHE_SECONDS = 5.0
+_CACHE_MAX = 4096
+_cache: dict[bytes, tuple[float, Principal | None]] = {}
+_cache_lock = threading.Lock()
+
+
+def resolve_cached(source, secret: str | None) -> Principal | None:
+    """:func:`resolve` through the short cache; ``source`` is a pool or a connection."""
+    if not secret or not isinstance(secret, str) or len(secret) > 512:
+        return None
+    key, now = sha256(secret), time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is not None and now - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    with transaction(source, credential="") as conn:
+        principal = resolve(conn, secret)
+    with _cache_lock:
+        if len(_cache) >= _CACHE_MAX:
+            _cache.clear()
+        _cache[key] = (now, principal)
+    return principal
+
+
+def forget(secret: str | None) -> None:
+    """Drop ``secret`` from the cache (logout, revoke)."""
+    if secret:
+        with _cache_lock:
+            _cache.pop(sha256(secret), None)
 
 
 # -- tokens ------------------------------------------------------------------------------------

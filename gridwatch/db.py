@@ -7,6 +7,7 @@ row-level security that comes later) is set in exactly one place, per transactio
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,29 @@ from psycopg_pool import ConnectionPool
 
 from gridwatch import config
 
-__all__ = ["database_url", "app_database_url", "embedded_cluster", "open_pool", "transaction", "load_sql", "versions", "execute", "fetch_all"]
+__all__ = ["database_url", "app_database_url", "embedded_cluster", "open_pool", "transaction", "load_sql", "versions", "execute", "fetch_all",
+           "bind_credential", "unbind_credential", "current_credential"]
+
+# The secret (session id or bearer token) of the request being served, bound once per request by
+# the server's identity middleware (gridwatch.api.auth). transaction() opens with it when no
+# credential is passed, so every transaction a request causes runs under that user's scope —
+# including those in Dash callbacks and worker threads (asyncio.to_thread and Starlette's thread
+# pool copy the context). Outside a request (CLI, ETL, the alert runner) it is None.
+_CREDENTIAL: contextvars.ContextVar[str | None] = contextvars.ContextVar("gridwatch_credential", default=None)
+
+
+def bind_credential(secret: str | None) -> contextvars.Token:
+    """Make ``secret`` the credential of transactions opened in this context; returns the reset token."""
+    return _CREDENTIAL.set(secret if isinstance(secret, str) and 0 < len(secret) <= 512 else None)
+
+
+def unbind_credential(token: contextvars.Token) -> None:
+    _CREDENTIAL.reset(token)
+
+
+def current_credential() -> str | None:
+    """The credential bound to the current request (None outside one or when anonymous)."""
+    return _CREDENTIAL.get()
 
 
 def embedded_cluster():
@@ -80,7 +103,12 @@ def transaction(source: ConnectionPool | psycopg.Connection, *, region_scope: st
     ``credential`` (the caller's session id or bearer token) and the database itself sets the
     user's scope (``gridwatch_open``); ``region_scope`` may then only narrow it. See
     docs/ARCHITECTURE.md, "Identity and region scope".
+
+    With ``credential`` None, the credential bound to the current request (:func:`bind_credential`)
+    is used, so request paths never open a transaction without their user's scope.
     """
+    if credential is None:
+        credential = _CREDENTIAL.get()
     if isinstance(source, ConnectionPool):
         with source.connection() as conn:
             with _tx(conn, region_scope, readonly, user_id, department_id, credential):
