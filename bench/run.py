@@ -32,6 +32,7 @@ MODULES: tuple[str, ...] = (
     "bench.intake",
     "bench.kpi",
     "bench.regions",
+    "bench.load",
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"

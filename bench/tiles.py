@@ -6,6 +6,10 @@ If-None-Match, so every request renders) and, as the baseline, the same composed
 (``layers.render.tile_query``) is executed directly on a psycopg connection. The ratio shows what
 the endpoint adds to its SQL (version lookup, ETag, FastAPI, HTTP); the design target is ≤ 1.3×.
 
+Peer, same run, same tables: grid tiles z11–z14 against tipg (a Python OGC tile server, the
+``bench`` extra: ``pip install -e .[bench]``) serving ``public.region`` filtered to grids from the
+same ``geom_3857`` column, medians over the same tiles; a missing tipg is said, not hidden.
+
 ``run(database_url)`` inserts open cases and hazards into that database (use a throwaway copy:
 ``gridwatch bench`` gives each module its own). It needs the region hierarchy loaded.
 """
@@ -72,6 +76,66 @@ def _seed(conn) -> list[tuple[float, float]]:
     return [(r["lon"], r["lat"]) for r in rows]
 
 
+def _against_tipg(database_url: str, centres, client) -> list[dict]:
+    """Grid tiles z11–z14: ours (HTTP) vs tipg's on the same table, each median over the same tiles."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+    from urllib.parse import quote
+
+    if importlib.util.find_spec("tipg") is None:
+        print("  tipg is not installed (pip install -e .[bench]): no peer comparison", flush=True)
+        return []
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "TIPG_DB_SCHEMAS": '["public"]', "TIPG_DB_TABLES": '["public.region"]'}
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "tipg.main:app", "--host", "127.0.0.1", "--port", str(port),
+                             "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    peer = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    rows = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                peer.request("GET", "/collections")
+                r = peer.getresponse()
+                r.read()
+                if r.status == 200:
+                    break
+            except OSError:
+                peer.close()
+                peer = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            if time.monotonic() > deadline or proc.poll() is not None:
+                print("  tipg did not start: no peer comparison", flush=True)
+                return []
+            time.sleep(0.3)
+        query = "geom-column=geom_3857&properties=code,name,source&filter=" + quote("level='grid'")
+        for z in (11, 12, 13, 14):
+            tiles = [_tile_of(lon, lat, z) for lon, lat in centres]
+            ours, theirs = [], []
+            for _ in range(REPEAT):
+                for zz, x, y in tiles:
+                    t0 = time.perf_counter()
+                    client.request("GET", f"/tiles/grids/{zz}/{x}/{y}.pbf")
+                    r = client.getresponse()
+                    r.read()
+                    ours.append(time.perf_counter() - t0)
+                    t0 = time.perf_counter()
+                    peer.request("GET", f"/collections/public.region/tiles/WebMercatorQuad/{zz}/{x}/{y}?{query}")
+                    r = peer.getresponse()
+                    body = r.read()
+                    assert r.status == 200, (r.status, body[:200])
+                    theirs.append(time.perf_counter() - t0)
+            rows.append(_row(f"tile grids z{z} (HTTP, median) vs peer", statistics.median(ours),
+                             "tipg, same table and filter (median)", statistics.median(theirs), len(ours),
+                             "peer: tipg 1.x on uvicorn, one process each"))
+    finally:
+        peer.close()
+        proc.terminate()
+        proc.wait(10)
+    return rows
+
+
 def run(database_url: str) -> list[dict]:
     import uvicorn
 
@@ -118,6 +182,7 @@ def run(database_url: str) -> list[dict]:
                     out.append(_row(f"tile {layer.name} z{z} (HTTP, median)", statistics.median(served),
                                     "the tile's bare SQL (median)", statistics.median(bare), len(served),
                                     f"largest tile {size:,} bytes; {CASES:,} open cases, {HAZARDS:,} line hazards"))
+        out.extend(_against_tipg(database_url, centres, client))
     finally:
         client.close()
         server.should_exit = True

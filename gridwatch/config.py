@@ -29,7 +29,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GRIDWATCH_BASEMAP_URL", "", "Optional intranet raster tile URL ({z}/{x}/{y}) drawn under our own boundary layers. Empty: no basemap, nothing fetched from outside."),
     Setting("GRIDWATCH_WALL_TOUR_SECONDS", "20", "Seconds the wall display stays on each prefecture during the auto-tour."),
     Setting("GRIDWATCH_STALE_SECONDS", "60", "A panel whose data is older than this shows an amber freshness badge."),
-    Setting("GRIDWATCH_LIVE_POLL_MS", "500", "How often the dashboard checks the data version for live updates (milliseconds)."),
     Setting("GRIDWATCH_LIVE_MAX", "1000", "Open live streams (pages and /api/v1/live) one server process serves; beyond it /api/v1/live answers 503."),
     Setting("GRIDWATCH_LIVE_COALESCE_MS", "1000", "A live stream sends at most one change per this many milliseconds: a burst of changes makes one refresh."),
     Setting("GRIDWATCH_WORKERS", "1", "Server worker processes behind the one port (gridwatch serve --workers)."),
