@@ -20,7 +20,10 @@ from dash import ALL, ClientsideFunction, Input, Output, State, clientside_callb
 
 from dashboard.analytics_components import alert_card, alerts_figure, rule_label
 from dashboard.figures import empty_figure
-from gridwatch.i18n import register, t
+from dashboard.maps import tile_layers
+from gridwatch.display import GRADE_COLOURS
+from gridwatch.i18n import fmt_datetime, register, t
+from gridwatch.reports import local_time
 from dashboard.util import db_callback, pool
 from gridwatch import triage
 from gridwatch.alerts import ALERT_RULES, RULE_NAMES, acknowledge, list_alerts, run_rules
@@ -169,9 +172,6 @@ def load(region, rule, show_acked, _refresh, _versions):
 
 
 def _when(value, lang) -> str:
-    from gridwatch.i18n import fmt_datetime
-    from dashboard.analytics_components import local_time
-
     return fmt_datetime(local_time(value), lang) if value else "—"
 
 
@@ -198,9 +198,6 @@ def group_card(g: dict, lang: str, silence_id: int | None = None) -> html.Articl
 def triage_figure(groups: list[dict], lang: str, *, bounds, outlines: dict | None, versions: dict | None) -> go.Figure:
     """The alerts map: the region's children, every live alert as tiles coloured by grade (clickable),
     and the groups as markers sized by count at their region, coloured by the worst severity."""
-    from dashboard.maps import tile_layers
-    from gridwatch.display import GRADE_COLOURS
-
     fig = alerts_figure([], lang, bounds=bounds, outlines=outlines)
     pts = [g for g in groups if g.get("lon") is not None]
     for sev in ("yellow", "orange", "red"):
