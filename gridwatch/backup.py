@@ -38,7 +38,7 @@ from gridwatch.auth import ensure_roles
 from gridwatch.cluster import ClusterError, find_bindir, redact
 
 __all__ = ["BackupError", "backup", "restore", "verify", "manifest_of", "table_checksums", "default_backup_path",
-           "base_backup", "restore_to_time", "list_base_backups", "MANIFEST_SUFFIX"]
+           "base_backup", "prune_base_backups", "restore_to_time", "list_base_backups", "MANIFEST_SUFFIX"]
 
 MANIFEST_SUFFIX = ".manifest.json"
 
@@ -270,8 +270,38 @@ def list_base_backups(cluster) -> list[tuple[datetime, Path]]:
     return out
 
 
-def base_backup(cluster, *, progress: bool = True) -> dict:
-    """A base backup of the running embedded cluster into ``<data dir>/backups/base-<UTC time>``."""
+def _start_wal_file(folder: Path) -> str | None:
+    """The first WAL segment a base backup needs (from its backup_label)."""
+    try:
+        with tarfile.open(folder / "base.tar.gz") as tar:
+            label = tar.extractfile("backup_label").read().decode()
+    except (OSError, KeyError, tarfile.TarError):
+        return None
+    for line in label.splitlines():
+        if line.startswith("START WAL LOCATION:") and "(file " in line:
+            return line.split("(file ", 1)[1].rstrip(")").strip()
+    return None
+
+
+def prune_base_backups(cluster, *, keep: int = 2, progress: bool = True) -> dict:
+    """Keep the ``keep`` newest base backups; remove older ones and the archived WAL only they needed."""
+    backups = list_base_backups(cluster)
+    removed = []
+    for _, folder in backups[:-keep] if keep > 0 else []:
+        shutil.rmtree(folder)
+        removed.append(folder.name)
+    oldest = list_base_backups(cluster)[:1]
+    wal = _start_wal_file(oldest[0][1]) if oldest else None
+    if wal:
+        cluster.run_as_server(_bin("pg_archivecleanup"), str(cluster.archive_dir), wal)
+    if removed:
+        _say(progress, f"removed older base backups {', '.join(removed)} and the WAL before {wal}")
+    return {"removed": removed, "oldest_wal_kept": wal}
+
+
+def base_backup(cluster, *, progress: bool = True, keep: int = 2) -> dict:
+    """A base backup of the running embedded cluster into ``<data dir>/backups/base-<UTC time>``; the
+    ``keep`` newest are kept, with the archived WAL from the oldest of them on."""
     if not cluster.running():
         raise BackupError("the embedded cluster is not running: `gridwatch db start` first.")
     with psycopg.connect(cluster.url(), autocommit=True, connect_timeout=10) as conn:
@@ -287,10 +317,11 @@ def base_backup(cluster, *, progress: bool = True) -> dict:
     cluster.run_as_server(_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "gridwatch",
                           "-D", str(target), "-Ft", "-z", "-X", "fetch", "-c", "fast", "--progress", timeout=6 * 3600)
     size = sum(f.stat().st_size for f in target.iterdir())
+    pruned = prune_base_backups(cluster, keep=keep, progress=progress)
     seconds = time.perf_counter() - started
     _say(progress, f"base backup written: {target} ({size / 1e6:.1f} MB) in {seconds:.1f} s; "
                    f"WAL after it is archived in {cluster.archive_dir}")
-    return {"folder": str(target), "bytes": size, "seconds": seconds, "started_at": now.isoformat()}
+    return {"folder": str(target), "bytes": size, "seconds": seconds, "started_at": now.isoformat(), **pruned}
 
 
 def restore_to_time(cluster, when: datetime, *, base: Path | None = None, progress: bool = True, timeout: float = 600) -> dict:

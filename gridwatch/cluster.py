@@ -328,7 +328,9 @@ class Cluster:
             settings += ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]
         else:
             # every completed WAL segment is archived for point-in-time recovery (gridwatch db restore --to-time)
-            archive = f"test ! -f {shlex.quote(str(self.archive_dir))}/%f && cp %p {shlex.quote(str(self.archive_dir))}/%f"
+            # WAL is kept only once a base backup exists (before one, it could not be replayed onto anything)
+            arch, backups = shlex.quote(str(self.archive_dir)), shlex.quote(str(self.backups_dir))
+            archive = f"if ls {backups} | grep -q '^base-'; then test ! -f {arch}/%f && cp %p {arch}/%f; fi"
             settings += ["wal_level=replica", "archive_mode=on", f"archive_command={archive}", "archive_timeout=300"]
         return settings
 

@@ -137,6 +137,9 @@ def test_point_in_time_recovery_brings_the_embedded_cluster_back_to_a_moment_bet
         assert conn.execute("SHOW archive_mode").fetchone()[0] == "on"
         conn.execute("CREATE TABLE ledger_probe (id int PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())")
         conn.execute("INSERT INTO ledger_probe (id) SELECT generate_series(1, 100)")
+        conn.execute("SELECT pg_switch_wal()")
+    archive = root / "data" / "wal-archive"
+    assert list(archive.iterdir()) == [], "no WAL is archived before a base backup exists"
     base = cli("db", "backup", "--base", env=env)
     assert base.returncode == 0, base.stderr
     with psycopg.connect(url, autocommit=True) as conn:
@@ -153,6 +156,28 @@ def test_point_in_time_recovery_brings_the_embedded_cluster_back_to_a_moment_bet
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
         conn.execute("INSERT INTO ledger_probe (id) VALUES (1000)")   # writable again
     assert list(root.glob("data/pgdata.before-*")), "the replaced data folder is kept"
+    assert list(archive.iterdir()), "WAL after the base backup was archived"
+
+
+def test_only_the_two_newest_base_backups_are_kept_with_the_wal_they_need(embedded_dir):
+    root, env = embedded_dir
+    assert cli("db", "start", env=env).returncode == 0
+    url = _embedded_url(env)
+    folders = []
+    for k in range(3):
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SELECT pg_switch_wal()")
+        done = cli("db", "backup", "--base", env=env)
+        assert done.returncode == 0, done.stderr
+        folders = sorted(p.name for p in (root / "data" / "backups").iterdir())
+        # base-backup folders are named to the second: the next one starts in a later second
+        wait_until(lambda: f"base-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}" > folders[-1], timeout=3)
+    assert len(folders) == 2
+    archived = sorted(p.name for p in (root / "data" / "wal-archive").iterdir() if len(p.name) == 24)
+    from gridwatch.backup import _start_wal_file
+
+    first_needed = _start_wal_file(root / "data" / "backups" / folders[0])
+    assert archived and min(archived) >= first_needed
 
 
 def test_recovery_to_a_time_before_the_first_base_backup_is_refused_with_the_reason(embedded_dir):
