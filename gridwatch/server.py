@@ -41,6 +41,7 @@ ROUTERS: tuple[str, ...] = (
     "gridwatch.api.coverage",
     "gridwatch.api.alerts",
     "gridwatch.api.live",
+    "gridwatch.api.workbench",
 )
 
 DASHBOARD = Path(dashboard.__file__).resolve().parent

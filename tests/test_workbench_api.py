@@ -1,0 +1,118 @@
+"""The workbench's JSON API over real HTTP (the real app on a thread, tiny hierarchy, bearer tokens):
+the queue, acting only as allowed, attachments inside the scope, the phone's idempotent reports
+and the all-clear, notifications."""
+
+from __future__ import annotations
+
+import io
+
+import httpx
+import pytest
+from PIL import Image
+
+from gridwatch import auth, intake
+from gridwatch.db import transaction
+from tests.factories import make_department
+
+
+def jpeg(colour=(10, 120, 200)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (640, 480), colour).save(out, "JPEG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def site(conn, tiny, db_url, serve_in_process):
+    water = make_department(conn, "620702", "water", "甘州区水务局")
+    users = {
+        "county": auth.add_user(conn, "ganzhou", "operator", region_code="620702"),
+        "wujiang": auth.add_user(conn, "wujiang", "operator", region_code="620702200"),
+        "water": auth.add_user(conn, "water", "department", department_id=water),
+        "grid": auth.add_user(conn, "grid1", "grid_worker", region_code="620702100201001"),
+        "planner": auth.add_user(conn, "planner", "planner"),
+    }
+    tokens = {}
+    for key, uid in users.items():
+        name = conn.execute("SELECT username FROM app_user WHERE id = %s", (uid,)).fetchone()["username"]
+        tokens[key] = auth.create_token(conn, name)[1]
+    with transaction(conn):
+        case, _ = intake.create_case(conn, {"category": "project_contract", "lon": 103.0, "lat": 38.5, "channel": "window",
+                                            "handling_level": "county", "title": "工程款纠纷"}, actor="窗口")
+    server = serve_in_process(db_url)
+    clients = {k: httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {t}"}, timeout=30) for k, t in tokens.items()}
+    yield {"url": server.url, "c": clients, "case": case, "water": water}
+    for c in clients.values():
+        c.close()
+
+
+def test_the_queue_needs_a_signed_in_user_and_lists_the_callers_cases_by_stage(site):
+    anonymous = httpx.get(site["url"] + "/api/v1/queue", headers={"Authorization": "none"}, timeout=30)
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "unauthenticated"
+    body = site["c"]["county"].get("/api/v1/queue").json()
+    assert body["user"]["username"] == "ganzhou" and body["counts"]["to_accept"] == 1
+    assert [(c["id"], c["stage"]) for c in body["cases"]] == [(site["case"]["id"], "to_accept")]
+    assert site["c"]["wujiang"].get("/api/v1/queue").json()["cases"] == []
+    assert site["c"]["county"].get("/api/v1/queue", params={"stage": "nonsense"}).status_code == 422
+
+
+def test_a_user_acts_only_as_the_case_allows_and_a_refusal_writes_nothing(site):
+    cid = site["case"]["id"]
+    county, water = site["c"]["county"], site["c"]["water"]
+    detail = county.get(f"/api/v1/workbench/cases/{cid}").json()
+    assert detail["allowed_actions"][:2] == ["accept", "reject"]
+    refused = water.post(f"/api/v1/workbench/cases/{cid}/actions", json={"action": "accept"})
+    assert refused.status_code in (403, 404) and refused.json()["error"]["code"] in ("forbidden", "not_found")
+    ok = county.post(f"/api/v1/workbench/cases/{cid}/actions", json={"action": "accept"})
+    assert ok.status_code == 200 and ok.json()["case"]["state"] == "accepted"
+    out = county.post(f"/api/v1/workbench/cases/{cid}/actions", json={"action": "convene", "note": "一吹哨", "parts": [
+        {"department_id": site["water"], "part": "核实并支付", "hours": 240, "lead": True}]}).json()
+    assert out["case"]["state"] == "dispatched" and out["assignments"][0]["department_name"] == "甘州区水务局"
+    events = county.get(f"/api/v1/workbench/cases/{cid}").json()["events"]
+    assert [e["actor"] for e in events if e["action"] in ("accept", "convene", "dispatch")] == ["ganzhou"] * 3
+    started = water.post(f"/api/v1/workbench/cases/{cid}/actions", json={"action": "start"})
+    assert started.status_code == 200 and started.json()["case"]["state"] == "in_progress"
+
+
+def test_a_photo_is_attached_once_served_with_nosniff_and_hidden_outside_the_scope(site):
+    cid, county = site["case"]["id"], site["c"]["county"]
+    photo = jpeg()
+    first = county.post(f"/api/v1/cases/{cid}/attachments", content=photo,
+                        headers={"Content-Type": "image/jpeg", "X-Filename": "%E7%8E%B0%E5%9C%BA.jpg"})
+    assert first.status_code == 201 and first.json()["filename"] == "现场.jpg"
+    again = county.post(f"/api/v1/cases/{cid}/attachments", content=photo, headers={"Content-Type": "image/jpeg"})
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    got = county.get(f"/api/v1/attachments/{first.json()['id']}")
+    assert got.content == photo and got.headers["content-type"] == "image/jpeg"
+    assert got.headers["x-content-type-options"] == "nosniff"
+    thumb = county.get(f"/api/v1/attachments/{first.json()['id']}/thumbnail")
+    assert thumb.status_code == 200 and len(thumb.content) < len(photo)
+    assert site["c"]["wujiang"].get(f"/api/v1/attachments/{first.json()['id']}").status_code == 404
+    assert httpx.get(site["url"] + f"/api/v1/attachments/{first.json()['id']}", headers={"Authorization": "none"}, timeout=30).status_code == 401
+    gif = county.post(f"/api/v1/cases/{cid}/attachments", content=b"GIF89a" + b"\0" * 50, headers={"Content-Type": "image/gif"})
+    assert gif.status_code == 415 and gif.json()["error"]["code"] == "unsupported_type"
+
+
+def test_the_phones_report_is_idempotent_on_its_client_request_id_and_the_all_clear_is_once_a_day(site):
+    grid = site["c"]["grid"]
+    report = {"kind": "hazard", "hazard_kind": "power_line", "lon": 103.5, "lat": 38.5, "title": "低压线路过低",
+              "client_request_id": "phone-0001-abcdef"}
+    first = grid.post("/api/v1/m/reports", json=report)
+    assert first.status_code == 201 and first.json()["created"]
+    again = grid.post("/api/v1/m/reports", json=report)
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"] and not again.json()["created"]
+    case = grid.post("/api/v1/m/reports", json={"kind": "case", "category": "neighbour", "lon": 103.5, "lat": 38.5,
+                                                "client_request_id": "phone-0002-abcdef"})
+    assert case.status_code == 201 and case.json()["grid_code"] == "620702100201001"
+    clear = grid.post("/api/v1/m/all-clear")
+    assert clear.status_code == 201 and clear.json()["kind"] == "all_clear" and clear.json()["grid_code"] == "620702100201001"
+    assert grid.post("/api/v1/m/all-clear").status_code == 200
+    assert site["c"]["county"].post("/api/v1/m/all-clear").status_code == 403
+    assert site["c"]["planner"].post("/api/v1/m/reports", json=report).status_code == 403
+
+
+def test_notifications_list_the_new_case_and_remember_it_was_read(site):
+    county = site["c"]["county"]
+    body = county.get("/api/v1/notifications").json()
+    assert body["unread"] == 1 and body["items"][0]["kind"] == "new_case"
+    assert county.post("/api/v1/notifications/read", json={"keys": [body["items"][0]["key"]]}).json() == {"marked": 1}
+    assert county.get("/api/v1/notifications").json()["unread"] == 0
