@@ -81,11 +81,21 @@ window.gridwatchLive = (function () {
             try { dc.set_props(id, props); } catch (e) { /* not on this page (yet) */ }
         }
     }
+    var healthy = true;
     function beat(ok) {
+        healthy = ok;
         if (ok) { lastGood = Date.now(); }
         setProps('shell-heartbeat', {data: {ok: ok, at: lastGood}});
         setProps('shell-banner', {hidden: ok});
     }
+    /* An open stream from a server that has its database is "known good" every moment: the
+       freshness badges age from it, in the browser, without a request. */
+    setInterval(function () {
+        if (healthy && source && source.readyState === 1) {
+            lastGood = Date.now();
+            setProps('shell-heartbeat', {data: {ok: true, at: lastGood}});
+        }
+    }, 1000);
     function initialVersions() {
         var el = document.getElementById('shell-live-init');
         try { return el ? JSON.parse(el.getAttribute('data-versions') || '{}') : {}; } catch (e) { return {}; }
