@@ -49,6 +49,7 @@ register({
     "wall.hazards": {"zh": "未销号隐患", "en": "Open hazards"},
     "wall.trend": {"zh": "近30天趋势", "en": "Last 30 days"},
     "wall.map": {"zh": "全省态势", "en": "Province map"},
+    "wall.map_on": {"zh": "态势 · {name}", "en": "Map · {name}"},
     "wall.tour": {"zh": "轮巡 {i}/{n} · 每 {s} 秒", "en": "Tour {i}/{n} · every {s} s"},
     "wall.alert.title": {"zh": "红色预警", "en": "Red alert"},
     "wall.alert.case": {"zh": "案件", "en": "Case"},
@@ -237,6 +238,7 @@ def render(data, lang, cfg):
         return (t("wall.nodata", lang), "", t("wall.title", lang), [], [], [], [], "", no_update, *heads)
     cur = data["current"]
     heads[1] = f"{t('wall.current', lang)} · {cur['name']}"
+    heads[2] = t("wall.map_on", lang, name=cur["name"]) if cur.get("name") else heads[2]
     hz = data["province"]["hazards_open_by_grade"]
     hazards = [html.Div([html.Div(big_number(hz[g], lang), className="v", style={"color": GRADE_COLOURS[g]}),
                          html.Div(t(f"grade.{g}", lang), className="l")], className="wall-number", id=f"wall-hz-{g}")
