@@ -54,7 +54,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "admin": frozenset({"read_aggregates", "admin", "registry"}),
 }
 
-PROVINCE_WIDE = frozenset({"province_leader", "planner", "wall", "open311_client", "admin"})
+PROVINCE_WIDE = frozenset({"province_leader", "planner", "wall", "admin"})   # open311_client: own reports only (0085)
 
 
 def can(role: str, capability: str) -> bool:
@@ -156,12 +156,12 @@ def _check_scope(conn, role: str, region_code: str | None, department_id: int | 
         region_code = _normalise_region(str(region_code))
     if role == "operator":
         if not region_code:
-            raise AuthError("an operator needs --region: a prefecture, county or township code (e.g. 620702 for 甘州区)", "region")
+            raise AuthError("an operator needs --region: a province, prefecture, county or township code (e.g. 620702 for 甘州区)", "region")
         level = _region_level(conn, region_code)
         if level is None:
             raise AuthError(f"there is no region {region_code}; list codes with `gridwatch coverage show 62` or the dashboard", "region", region_code)
-        if level not in ("prefecture", "county", "township"):
-            raise AuthError(f"an operator's region must be a prefecture, county or township; {region_code} is a {level}", "region", region_code)
+        if level not in ("province", "prefecture", "county", "township"):
+            raise AuthError(f"an operator's region must be a province, prefecture, county or township; {region_code} is a {level}", "region", region_code)
     elif role == "grid_worker":
         if not region_code:
             raise AuthError("a grid worker needs --region: the 15-digit code of a grid", "region")

@@ -29,6 +29,7 @@ from gridwatch.intake import LEVELS, InputError, NotFound, case_select
 __all__ = [
     "STATES", "STATE_NAMES", "Transition", "TRANSITIONS", "MEDIATION_KINDS", "allowed_actions", "apply",
     "IllegalTransition", "get_case", "case_events", "case_mediations", "LEVEL_COLUMN",
+    "PERSONAL_TEXT", "mask", "may_read_personal", "personal_details", "PersonalDataRefused",
 ]
 
 STATES = ("reported", "accepted", "rejected", "dispatched", "returned", "in_progress", "feedback", "closed", "parked")
@@ -324,3 +325,65 @@ def _next_level(case: dict, step: int) -> str | None:
             return LEVELS[k]
         k += step
     return None
+
+
+# -- personal data (issue 11) ------------------------------------------------------------------
+# What may name or reach a person: the reporter's contact and the parties are never in a case's
+# ordinary fields (CASE_COLUMNS leaves them out); the free text — description, address, event
+# notes, a mediation's mediator and agreement — may. Every face (API, Open311, exports, pages)
+# passes cases through :func:`mask`; the reporter and parties themselves only come from
+# :func:`personal_details`, which checks the right and writes the audit row.
+PERSONAL_TEXT = ("description", "address")
+MASK = "***"
+
+
+def may_read_personal(principal) -> bool:
+    """Does ``principal`` (a gridwatch.auth.Principal, or None) hold read_personal_data?"""
+    return principal is not None and principal.can("read_personal_data")
+
+
+def mask(case: dict, principal) -> dict:
+    """``case`` as ``principal`` may see it: free text that may name people replaced by ``***`` for
+    roles without read_personal_data (a case the principal created itself stays whole: it wrote it)."""
+    if may_read_personal(principal) or (principal is not None and case.get("created_by") is not None
+                                        and case.get("created_by") == principal.user_id):
+        return case
+    out = dict(case)
+    for key in PERSONAL_TEXT:
+        if out.get(key):
+            out[key] = MASK
+    if "events" in out:
+        out["events"] = [{**e, "note": MASK if e.get("note") else e.get("note"),
+                          "data": {k: v for k, v in (e.get("data") or {}).items() if k not in ("mediator", "agreement")}}
+                         for e in out["events"]]
+    if "mediations" in out:
+        out["mediations"] = [{**m, "mediator": MASK if m.get("mediator") else None,
+                              "agreement": MASK if m.get("agreement") else None} for m in out["mediations"]]
+    out["personal_data_masked"] = True
+    return out
+
+
+class PersonalDataRefused(InputError):
+    """The role may not open people's details (403)."""
+
+    status = 403
+    code = "forbidden"
+
+
+def personal_details(conn: psycopg.Connection, principal, case_id: int, what: str = "parties") -> dict:
+    """The reporter's contact, the parties and the mediations of case ``case_id``, for a principal
+    holding read_personal_data; writes one personal_data_access row (who, when, which case, what)
+    in the same transaction. Refused (403) without the right; a case outside the scope is 404."""
+    if not may_read_personal(principal):
+        role = getattr(principal, "role", None)
+        raise PersonalDataRefused(f"the role {role or 'anonymous'} may not open people's details",
+                                  message_zh="该角色无权查看当事人信息", field="role", value=role,
+                                  fix="ask a province leader, an operator or the department handling the case")
+    row = conn.execute("SELECT id, reporter_name, reporter_phone, parties FROM cases WHERE id = %s", (case_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"there is no case {case_id}", message_zh=f"案件 {case_id} 不存在", field="id", value=case_id,
+                       fix="use an id returned by GET /api/v1/cases", code="not_found")
+    conn.execute("INSERT INTO personal_data_access (user_id, username, case_id, what) VALUES (%s, %s, %s, %s)",
+                 (principal.user_id, principal.username, case_id, what))
+    return {"case_id": case_id, "reporter_name": row["reporter_name"], "reporter_phone": row["reporter_phone"],
+            "parties": row["parties"] or [], "mediations": case_mediations(conn, case_id)}

@@ -18,7 +18,7 @@ from psycopg_pool import ConnectionPool
 
 from gridwatch import config
 
-__all__ = ["database_url", "app_database_url", "embedded_cluster", "open_pool", "transaction", "load_sql", "versions", "execute", "fetch_all",
+__all__ = ["database_url", "app_database_url", "app_url_for", "embedded_cluster", "open_pool", "transaction", "load_sql", "versions", "execute", "fetch_all",
            "bind_credential", "unbind_credential", "current_credential"]
 
 # The secret (session id or bearer token) of the request being served, bound once per request by
@@ -69,6 +69,19 @@ def app_database_url() -> str:
         raise ValueError("DATABASE_URL is set: give the app role's URL in GRIDWATCH_APP_DATABASE_URL "
                          "(postgresql://gridwatch_app:PASSWORD@host:port/db; the DBA sets the password with ALTER ROLE).")
     return embedded_cluster().url().replace("postgresql://gridwatch@", "postgresql://gridwatch_app@", 1)
+
+
+def app_url_for(owner_url: str) -> str:
+    """The app role's URL for a server given the owner's ``owner_url``: GRIDWATCH_APP_DATABASE_URL
+    when set, else the same server and database as user ``gridwatch_app`` without a password (the
+    embedded and test clusters trust 127.0.0.1; elsewhere set GRIDWATCH_APP_DATABASE_URL)."""
+    url = os.environ.get("GRIDWATCH_APP_DATABASE_URL")
+    if url:
+        return url
+    params = psycopg.conninfo.conninfo_to_dict(owner_url)
+    params.pop("password", None)
+    params["user"] = "gridwatch_app"
+    return psycopg.conninfo.make_conninfo(**params)
 
 
 def open_pool(url: str | None = None, *, min_size: int = 1, max_size: int | None = None, name: str = "gridwatch") -> ConnectionPool:

@@ -123,18 +123,21 @@ def create_hazard(conn: psycopg.Connection, item: dict, *, actor: str = "intake"
     row = conn.execute(
         """INSERT INTO hazard (client_request_id, kind, title, description, base_grade, grade, geom, grid_code, village_code,
                                township_code, county_code, prefecture_code, owner_department_id, case_id, deadline,
-                               reported_at, updated_at)
+                               reported_at, updated_at, created_by)
            SELECT %(crid)s, %(kind)s, %(title)s, %(description)s, %(grade)s, %(grade)s, g.geom, l.grid_code, l.village_code,
                   l.township_code, l.county_code, l.prefecture_code, %(department)s, %(case_id)s, %(deadline)s,
-                  coalesce(%(at)s, now()), coalesce(%(at)s, now())
+                  coalesce(%(at)s, now()), coalesce(%(at)s, now()), gridwatch_user_id()
            FROM (SELECT ST_SetSRID(ST_GeomFromGeoJSON(%(geom)s), 4326) AS geom) g
            LEFT JOIN LATERAL region_lineage(%(leaf)s) l ON true
-           ON CONFLICT (client_request_id) DO NOTHING RETURNING id""",
+           ON CONFLICT ((coalesce(created_by, 0)), client_request_id) DO NOTHING RETURNING id""",
         {"crid": item.get("client_request_id"), "kind": kind, "title": title, "description": item.get("description"),
          "grade": grade, "geom": json.dumps(mapping(geom)), "leaf": found["leaf"], "department": department,
          "case_id": item.get("case_id"), "deadline": deadline, "at": reported_at}).fetchone()
     if row is None:
-        existing = conn.execute("SELECT id FROM hazard WHERE client_request_id = %s", (item.get("client_request_id"),)).fetchone()
+        # a retry of this very client (the key is per creator, 0085): never another client's hazard
+        existing = conn.execute("SELECT id FROM hazard WHERE client_request_id = %s"
+                                " AND coalesce(created_by, 0) = coalesce(gridwatch_user_id(), 0)",
+                                (item.get("client_request_id"),)).fetchone()
         return get_hazard(conn, existing["id"]), False
     hid = row["id"]
     conn.execute("INSERT INTO hazard_event (hazard_id, at, actor, action, from_state, to_state, data) "

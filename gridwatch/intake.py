@@ -28,7 +28,7 @@ from psycopg import sql
 
 from geo.coords import gcj02_to_wgs84
 from gridwatch import models
-from gridwatch.db import fetch_all, load_sql
+from gridwatch.db import execute, fetch_all, load_sql
 from gridwatch.errors import DomainError, NotFound
 
 __all__ = [
@@ -207,9 +207,17 @@ def create_cases(conn: psycopg.Connection, items: list[dict], *, actor: str = "i
         "reported_at": [r["reported_at"] for r in rows],
         "actor": actor,
     }
-    inserted = {r["case_id"] for r in conn.execute(load_sql(HERE, "intake_insert"), params).fetchall()}
+    new_rows = execute(conn, load_sql(HERE, "intake_insert"), params).fetchall()
+    if new_rows:
+        execute(conn, load_sql(HERE, "intake_events"), {
+            "actor": actor, "case_id": [r["case_id"] for r in new_rows], "at": [r["reported_at"] for r in new_rows],
+            "level": [r["handling_level"] for r in new_rows], "channel": [r["channel"] for r in new_rows],
+            "grade": [r["grade"] for r in new_rows], "dup": [r["possible_duplicate_of"] for r in new_rows]})
+    inserted = {r["case_id"] for r in new_rows}
     found = conn.execute(
-        case_select(sql.SQL("WHERE id = ANY(%s) OR client_request_id = ANY(%s)")),
+        # a retry is recognised only for the client that sent it (the key is per creator, 0085)
+        case_select(sql.SQL("WHERE id = ANY(%s) OR (client_request_id = ANY(%s)"
+                            " AND coalesce(created_by, 0) = coalesce(gridwatch_user_id(), 0))")),
         (list(inserted), [c for c in params["crid"] if c]),
     ).fetchall()
     by_id = {r["id"]: r for r in found}

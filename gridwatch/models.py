@@ -86,11 +86,12 @@ class ActionIn(_Model):
     """One lifecycle action; which fields it needs: GET /api/v1/cases/transitions."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"action": "dispatch", "actor": "甘州区综治中心", "department_id": 12},
-        {"action": "return", "actor": "新墩镇司法所", "note": "不属本所职责"}]})
+        {"action": "dispatch", "department_id": 12},
+        {"action": "return", "note": "不属本所职责"}]})
 
     action: str = Field(description="accept, reject, dispatch, return, start, feedback, verify, rework, …")
-    actor: str = Field(min_length=1, max_length=100, description="who acts")
+    actor: str | None = Field(None, max_length=100, deprecated=True,
+                              description="ignored: the actor is always the signed-in user (kept so older clients are not refused)")
     note: str | None = Field(None, max_length=4000, description="reason, instructions or feedback")
     department_id: int | None = None
     hours: int | None = Field(None, description="extension hours, or a first deadline override at dispatch")
@@ -130,7 +131,7 @@ class HazardIn(_Model):
 
 class HazardActionIn(_Model):
     action: Literal["start_rectification", "close_out", "reinspect"]
-    actor: str = Field(min_length=1, max_length=100)
+    actor: str | None = Field(None, max_length=100, deprecated=True, description="ignored: the actor is the signed-in user")
     note: str | None = Field(None, max_length=4000)
     ok: bool | None = Field(None, description="reinspect: true = still fixed, false = it recurred")
 
@@ -139,9 +140,9 @@ class HazardActionIn(_Model):
 
 class CheckinIn(_Model):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"grid_code": "620702100200001", "worker": "王网格", "kind": "all_clear"}]})
+        {"grid_code": "620702100200001", "kind": "all_clear"}]})
     grid_code: str = Field(min_length=15, max_length=15)
-    worker: str = Field(min_length=1, max_length=100)
+    worker: str | None = Field(None, max_length=100, deprecated=True, description="ignored: the worker is the signed-in user")
     kind: Literal["report", "all_clear"] = Field(description="report (有事早报告) or all_clear (无事报平安)")
     day: date | None = Field(None, description="default: today (China)")
     note: str | None = Field(None, max_length=2000)

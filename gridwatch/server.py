@@ -19,8 +19,10 @@ import dashboard
 from dashboard.shell import layout as shell_layout
 from dashboard.shell import prime_dash_pages
 from gridwatch import __version__, config
+from gridwatch.api.auth import IdentityMiddleware
+from gridwatch.api.hardening import HardeningMiddleware
 from gridwatch.api.errors import install_error_handlers
-from gridwatch.db import database_url, open_pool
+from gridwatch.db import app_url_for, database_url, open_pool
 from gridwatch.cache import open_cache
 from gridwatch.live import LiveHub
 from gridwatch.replica import install_read_routing
@@ -56,12 +58,18 @@ def create_app(url: str | None = None) -> FastAPI:
         description="Intake, lifecycle, regions, coverage, alerts and vector tiles of gridwatch (综治中心网格化服务管理).",
     )
     server.state.database_url = url
-    server.state.pool = open_pool(url)
+    # Requests run as the app role (no BYPASSRLS, owns nothing): row-level security applies to every
+    # read and write, scoped by the request's credential (IdentityMiddleware binds it). Only login,
+    # logout and system work (the alert runner's "run now") use the owner's small pool.
+    server.state.pool = open_pool(app_url_for(url), name="gridwatch-app")
+    server.state.owner_pool = open_pool(url, max_size=2, name="gridwatch-owner")
     # One LISTEN per process, on the primary itself (never through pgbouncer): pushes to every open page.
     server.state.listener = LiveHub(config.get("GRIDWATCH_LISTEN_URL") or url, max_subscribers=int(config.get("GRIDWATCH_LIVE_MAX")))
     server.include_router(APIRouter(on_startup=[server.state.listener.start], on_shutdown=[server.state.listener.aclose]))
     server.state.cache = open_cache()   # tiles and aggregates: Redis shared by all workers, or local
     install_read_routing(server)        # GRIDWATCH_READ_URL: reads from a replica, own writes from the primary
+    server.add_middleware(IdentityMiddleware)   # who asks: binds the credential, 401/403 on writes, /login for pages
+    server.add_middleware(HardeningMiddleware)  # outermost: body limit, 415/strict JSON, Origin, heavy queue, security headers
     for module in ROUTERS:
         server.include_router(importlib.import_module(module).router)
     install_error_handlers(server)   # core errors → 404/409/422, validation → 422, database down → 503

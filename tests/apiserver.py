@@ -30,7 +30,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from tests.conftest import ROOT, GiveUp, Server, clone_database, drop_database, free_port, tiny_template_of, wait_until
+from tests.conftest import (ROOT, GiveUp, Server, clone_database, drop_database, ensure_test_identity, free_port,
+                            tiny_template_of, wait_until)
 
 
 def create_app(database_url: str):
@@ -57,6 +58,7 @@ class InProcessServer:
         self._saved_env = {k: os.environ.get(k) for k in (env or {})}
         os.environ.update(env or {})
         try:
+            ensure_test_identity(database_url)     # the test operator (tests/conftest.py)
             self.app = create_app(database_url)
             self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -90,6 +92,7 @@ class InProcessServer:
         if app is not None:
             app.state.listener.stop()
             app.state.pool.close()
+            getattr(app.state, "owner_pool", app.state.pool).close()
             self.app = None
         for k, v in self._saved_env.items():
             if v is None:
@@ -245,6 +248,7 @@ def _forker_main() -> None:
 
 def start_server(database_url: str, env: dict | None = None, log_dir: Path | None = None) -> Server:
     """``gridwatch serve`` as a process of its own on a free port, answering /healthz."""
+    ensure_test_identity(database_url)          # the test operator (tests/conftest.py)
     port = free_port()
     log = Path(log_dir or tempfile.mkdtemp(prefix="gw-api-")) / f"server-{port}.log"
     environment = {**os.environ, "DATABASE_URL": database_url, "GRIDWATCH_PORT": str(port), **(env or {})}

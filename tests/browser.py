@@ -55,6 +55,10 @@ class Page:
 def browser_page(chromium):
     """A fresh browser context at 1600×1000; fails the test if any request left 127.0.0.1."""
     context = chromium.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
+    # signed in as the test suite's operator (tests/conftest.py TEST_TOKEN) on every 127.0.0.1 server
+    from tests.conftest import TEST_TOKEN
+
+    context.add_cookies([{"name": "gridwatch_session", "value": TEST_TOKEN, "domain": "127.0.0.1", "path": "/"}])
     requests: list[str] = []
     context.on("request", lambda req: requests.append(req.url))
     page = context.new_page()

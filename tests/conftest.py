@@ -35,6 +35,82 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 TEMPLATE = "gw_template"
 
 
+# -- who the tests are (issue 11): the server refuses anonymous writes and row-level security shows
+#    an anonymous request no case. Every test server's database gets a province-wide operator,
+#    ``test_operator``, with the token TEST_TOKEN (a throwaway value of test databases only), and
+#    HTTP clients of this test process (httpx, urllib) and the browser fixture send it to 127.0.0.1
+#    unless a request carries its own Authorization header. Tests about identity send their own
+#    tokens, or ANONYMOUS to be nobody.
+TEST_TOKEN = "gwt_test-suite-province-operator-not-a-secret"
+AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
+ANONYMOUS = {"Authorization": "none"}
+
+
+def ensure_test_identity(database_url: str) -> bool:
+    """Give ``database_url`` the test operator and TEST_TOKEN (idempotent); False when it has no
+    province region yet (an empty database: nothing to act on)."""
+    import hashlib
+
+    with psycopg.connect(database_url, autocommit=True) as c:
+        if c.execute("SELECT to_regclass('public.api_token') IS NOT NULL AND EXISTS (SELECT 1 FROM region WHERE code = '62')").fetchone()[0] is not True:
+            return False
+        c.execute("""INSERT INTO app_user (username, display_name, role, region_code) VALUES
+                     ('test_operator', '测试值班员', 'operator', '62') ON CONFLICT (username) DO NOTHING""")
+        c.execute("""INSERT INTO api_token (user_id, token_sha256, name)
+                     SELECT id, %s, 'test suite' FROM app_user WHERE username = 'test_operator'
+                     ON CONFLICT (token_sha256) DO NOTHING""", (hashlib.sha256(TEST_TOKEN.encode()).digest(),))
+    return True
+
+
+def account_token(database_url: str, username: str, role: str, region_code: str | None = None,
+                  department_id: int | None = None) -> str:
+    """A bearer token of account ``username`` (created with ``role`` and scope when missing)."""
+    from gridwatch import auth
+
+    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as c:
+        if auth.get_user(c, username) is None:
+            auth.add_user(c, username, role, region_code=region_code, department_id=department_id)
+        return auth.create_token(c, username)[1]
+
+
+def bearer(token: str) -> dict:
+    """Headers sending ``token``."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _send_test_token_by_default() -> None:
+    """httpx clients and urllib requests to 127.0.0.1 carry AUTH unless they set Authorization."""
+    import urllib.request
+
+    import httpx
+
+    for cls in (httpx.Client, httpx.AsyncClient):
+        if getattr(cls.__init__, "_gw_auth", False):
+            continue
+        original = cls.__init__
+
+        def init(self, *args, _original=original, **kwargs):
+            _original(self, *args, **kwargs)
+            if "authorization" not in self.headers:
+                self.headers["Authorization"] = AUTH["Authorization"]
+
+        init._gw_auth = True
+        cls.__init__ = init
+
+    class _Auth(urllib.request.BaseHandler):
+        handler_order = 100
+
+        def http_request(self, req):
+            if req.host.split(":")[0] == "127.0.0.1" and not req.has_header("Authorization"):
+                req.add_unredirected_header("Authorization", AUTH["Authorization"])
+            return req
+
+    urllib.request.install_opener(urllib.request.build_opener(_Auth()))
+
+
+_send_test_token_by_default()
+
+
 # -- the cluster starts when the first test asks for it (pure tests never start PostgreSQL) and
 #    lives for the rest of the session; the header names the installed versions without starting it
 def _installed_versions() -> str | None:

@@ -13,6 +13,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from gridwatch import auth
+from tests.conftest import ANONYMOUS
 from gridwatch.cli import main
 from tests.conftest import ROOT
 from tests.factories import make_department
@@ -168,7 +169,7 @@ def test_the_app_role_url_connects_as_gridwatch_app(db_url):
 def test_login_sets_a_secure_http_only_cookie_and_logout_ends_the_session(tiny, db_url, conn, serve_in_process):
     auth.add_user(conn, "xindun", "operator", password="xindun-password", region_code="620702100")
     server = serve_in_process(db_url)
-    with httpx.Client(base_url=server.url, follow_redirects=False, timeout=30) as client:
+    with httpx.Client(base_url=server.url, follow_redirects=False, timeout=30, headers=ANONYMOUS) as client:
         page = client.get("/login", params={"next": "/region/620702"})
         assert page.status_code == 200
         assert 'name="username"' in page.text and 'name="password"' in page.text and "登录" in page.text
@@ -195,7 +196,7 @@ def test_login_sets_a_secure_http_only_cookie_and_logout_ends_the_session(tiny, 
         assert me.status_code == 200
         assert me.json()["username"] == "xindun" and me.json()["region_scope"] == "620702100"
 
-        out = client.post("/logout", headers={"Cookie": f"gridwatch_session={sid}"})
+        out = client.post("/logout", headers={"Cookie": f"gridwatch_session={sid}", "Origin": server.url})
         assert out.status_code == 303 and out.headers["location"] == "/login"
         assert client.get("/api/v1/me", headers={"Cookie": f"gridwatch_session={sid}"}).status_code == 401
 

@@ -248,7 +248,7 @@ def test_a_body_that_is_not_json_is_refused_with_415_and_an_unlabelled_json_body
     r = http.post("/api/v1/cases", content=b"hello", headers={"content-type": "text/plain"})
     assert r.status_code == 415 and r.json()["error"]["value"] == "text/plain"
     assert counts(world) == before
-    bare = httpx.Request("POST", world.url + "/api/v1/cases",
+    bare = httpx.Request("POST", world.url + "/api/v1/cases", headers=http.headers,
                          content=json.dumps({"category": "neighbour", "lon": 102.51, "lat": 38.51}).encode())
     assert "content-type" not in bare.headers
     r = http.send(bare)

@@ -9,6 +9,7 @@ import pytest
 
 from gridwatch import checkins
 from tests.apiserver import ApiWorld
+from tests.conftest import account_token, bearer
 
 
 @pytest.fixture(scope="module")
@@ -22,15 +23,16 @@ def test_checkins_are_recorded_once_and_grids_without_any_for_n_days_are_silent(
     grids = world.codes["grid"]          # 16 grids
     with world.connect() as conn:
         today = checkins.today(conn)
+    worker = {i: bearer(account_token(world.db_url, f"worker{i}", "grid_worker", grids[i])) for i in range(3)}  # check-ins are grid workers'
     with httpx.Client(base_url=world.url, timeout=30) as http:
-        first = http.post("/api/v1/checkins", json={"grid_code": grids[0], "worker": "王网格", "kind": "all_clear"})
-        again = http.post("/api/v1/checkins", json={"grid_code": grids[0], "worker": "王网格", "kind": "all_clear"})
+        first = http.post("/api/v1/checkins", json={"grid_code": grids[0], "worker": "王网格", "kind": "all_clear"}, headers=worker[0])
+        again = http.post("/api/v1/checkins", json={"grid_code": grids[0], "worker": "王网格", "kind": "all_clear"}, headers=worker[0])
         assert first.status_code == 201 and again.status_code == 200 and again.json()["id"] == first.json()["id"]
         # grid 1 reported two days ago, grid 2 five days ago; the other 13 never
         http.post("/api/v1/checkins", json={"grid_code": grids[1], "worker": "赵", "kind": "report",
-                                            "day": (today - timedelta(days=2)).isoformat(), "note": "院墙倒塌"})
+                                            "day": (today - timedelta(days=2)).isoformat(), "note": "院墙倒塌"}, headers=worker[1])
         http.post("/api/v1/checkins", json={"grid_code": grids[2], "worker": "钱", "kind": "all_clear",
-                                            "day": (today - timedelta(days=5)).isoformat()})
+                                            "day": (today - timedelta(days=5)).isoformat()}, headers=worker[2])
         silent3 = http.get("/api/v1/checkins/silent", params={"days": 3}).json()
         codes3 = {g["grid_code"] for g in silent3["grids"]}
         assert silent3["count"] == 14 and grids[0] not in codes3 and grids[1] not in codes3 and grids[2] in codes3
@@ -52,6 +54,6 @@ def test_checkins_are_recorded_once_and_grids_without_any_for_n_days_are_silent(
                               "day": (today + timedelta(days=1)).isoformat()}, "day"),
                             ({"grid_code": "620702100200001", "worker": "x", "kind": "bored"}, "kind"),
                             ({"grid_code": "999999999999999", "worker": "x", "kind": "report"}, "grid_code")):
-            r = http.post("/api/v1/checkins", json=body)
+            r = http.post("/api/v1/checkins", json=body, headers=worker[0])
             assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
         assert world.count("checkin") == before

@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridwatch import alerts, boundary_changes, kpi, stats
+from gridwatch.api.auth import acting_user
 from gridwatch.api.errors import ApiRoute, json_response
 from gridwatch.db import transaction
 from gridwatch.intake import InputError
@@ -40,9 +41,8 @@ def _bad(field: str, value, message: str, message_zh: str, fix: str, status: int
 
 
 def _actor(request: Request, given: str | None) -> str:
-    """Who acts: for now the ``actor`` the client names (as elsewhere in this API). Phase 2 replaces
-    it with the authenticated user — this is the one line to change."""
-    return (given or "").strip()
+    """Who acts: the signed-in user (issue 11); a name in the body is ignored."""
+    return acting_user(request)
 
 
 class SilenceIn(BaseModel):
@@ -61,7 +61,7 @@ class Expire(BaseModel):
 
 class Ack(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    by: str = Field(..., min_length=1, max_length=100, description="who acknowledges: the operator's name or id")
+    by: str | None = Field(None, max_length=100, deprecated=True, description="ignored: the signed-in user acknowledges")
 
 
 @router.get("/api/v1/alerts", summary="Alerts of a region (and everything under it)")
@@ -154,7 +154,7 @@ def get_trail(request: Request, alert_id: int):
 def post_ack(request: Request, alert_id: int, body: Ack):
     with transaction(request.app.state.pool) as conn:
         try:
-            row = alerts.acknowledge(conn, alert_id, body.by)
+            row = alerts.acknowledge(conn, alert_id, _actor(request, None))
         except alerts.AlertNotFound as exc:
             raise _bad("alert_id", alert_id, str(exc), f"预警 {alert_id} 不存在", "use an id from GET /api/v1/alerts",
                        status=404) from None

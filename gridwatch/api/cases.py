@@ -10,6 +10,7 @@ from psycopg import sql
 
 from gridwatch import cases as lifecycle
 from gridwatch import intake
+from gridwatch.api.auth import acting_user, current_principal
 from gridwatch.api.errors import ApiRoute, json_response
 from gridwatch.models import ActionIn, BatchIn, CaseIn
 from gridwatch.db import transaction
@@ -21,8 +22,10 @@ router = APIRouter(prefix="/api/v1", route_class=ApiRoute, tags=["cases"])
 LEVEL_BY_LENGTH = {2: None, 4: "prefecture_code", 6: "county_code", 9: "township_code", 12: "village_code", 15: "grid_code"}
 
 
-def _public(case: dict, created: bool | None = None) -> dict:
-    out = dict(case)
+def _public(case: dict, created: bool | None = None, principal=None, *, echo: bool = False) -> dict:
+    """A case as the API shows it: masked for ``principal`` (gridwatch.cases.mask) unless ``echo``
+    (the answer to the request that wrote it: the client sent that text itself)."""
+    out = dict(case) if echo else lifecycle.mask(case, principal)
     if created is not None:
         out["created"] = created
     out["possible_duplicate"] = case.get("possible_duplicate_of") is not None
@@ -70,7 +73,7 @@ def transitions():
 def post_case(request: Request, body: CaseIn):
     with transaction(request.app.state.pool) as conn:
         case, created = intake.create_case(conn, body.model_dump(exclude_none=True))
-    return json_response(_public(case, created), 201 if created else 200)
+    return json_response(_public(case, created, echo=True), 201 if created else 200)
 
 
 @router.post("/cases/batch", status_code=201, summary="Report many cases at once: all are written or none (one notification)")
@@ -100,6 +103,8 @@ def query_cases(request: Request, state: str | None = None, category: str | None
         if value is not None:
             where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
             params.append(value)
+    if client_request_id is not None:   # a client's idempotency keys answer that client only (issue 11)
+        where.append(sql.SQL("coalesce(created_by, 0) = coalesce(gridwatch_user_id(), 0)"))
     if region:
         column = region_column(region)
         if column is not None:
@@ -117,7 +122,8 @@ def query_cases(request: Request, state: str | None = None, category: str | None
         sql.SQL(" AND ").join(where)))
     with transaction(request.app.state.pool, readonly=True) as conn:
         rows = conn.execute(query, [*params, limit, offset]).fetchall()
-    return json_response([_public(r) for r in rows])
+    who = current_principal(request)
+    return json_response([_public(r, principal=who) for r in rows])
 
 
 @router.get("/cases/{case_id}", summary="One case with its event trail and mediation attempts")
@@ -127,21 +133,32 @@ def get_case(request: Request, case_id: int):
         case["events"] = lifecycle.case_events(conn, case_id)
         case["mediations"] = lifecycle.case_mediations(conn, case_id)
         case["allowed_actions"] = lifecycle.allowed_actions(case["state"])
-    return json_response(_public(case))
+    return json_response(_public(case, principal=current_principal(request)))
+
+
+@router.get("/cases/{case_id}/parties", summary="People's details of a case: reporter contact, parties, mediations (audited)",
+            responses={403: {"description": "the role may not read personal data"}, 404: {"description": "no such case in scope"}})
+def get_parties(request: Request, case_id: int):
+    """Opening people's details writes a personal_data_access row (who, when, which case) in the same
+    transaction; roles without read_personal_data are refused (403) and nothing is written."""
+    with transaction(request.app.state.pool) as conn:
+        details = lifecycle.personal_details(conn, current_principal(request), case_id)
+    return json_response(details)
 
 
 @router.get("/cases/{case_id}/events", summary="A case's append-only event trail (who, when, from → to, note)")
 def get_events(request: Request, case_id: int):
     with transaction(request.app.state.pool, readonly=True) as conn:
         lifecycle.get_case(conn, case_id)
-        return json_response(lifecycle.case_events(conn, case_id))
+        events = lifecycle.case_events(conn, case_id)
+    return json_response(lifecycle.mask({"events": events}, current_principal(request))["events"])
 
 
 @router.post("/cases/{case_id}/actions", summary="Act on a case: accept, dispatch, return, escalate, close, …",
              responses={409: {"description": "illegal transition: the current state and the allowed actions are named"}})
 def post_action(request: Request, case_id: int, body: ActionIn):
     fields = body.model_dump(exclude_none=True, exclude={"action", "actor", "note"})
-    with transaction(request.app.state.pool) as conn:
-        out = lifecycle.apply(conn, case_id, body.action, body.actor, note=body.note, **fields)
+    with transaction(request.app.state.pool) as conn:   # the actor is the signed-in user; body.actor is ignored
+        out = lifecycle.apply(conn, case_id, body.action, acting_user(request), note=body.note, **fields)
     out["case"]["allowed_actions"] = lifecycle.allowed_actions(out["case"]["state"])
     return json_response(out)

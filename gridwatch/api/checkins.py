@@ -7,6 +7,7 @@ from datetime import date
 from fastapi import APIRouter, Query, Request
 
 from gridwatch import checkins
+from gridwatch.api.auth import acting_user
 from gridwatch.api.errors import ApiRoute, json_response
 from gridwatch.models import CheckinIn
 from gridwatch.db import transaction
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/api/v1", route_class=ApiRoute, tags=["check-ins"])
 @router.post("/checkins", status_code=201, summary="A grid worker's daily report or all-clear (idempotent per grid, worker, day, kind)")
 def post_checkin(request: Request, body: CheckinIn):
     with transaction(request.app.state.pool) as conn:
-        row, created = checkins.checkin(conn, body.grid_code, body.worker, body.kind, day=body.day, note=body.note,
+        row, created = checkins.checkin(conn, body.grid_code, acting_user(request), body.kind, day=body.day, note=body.note,
                                         case_id=body.case_id)
     return json_response({**row, "created": created}, 201 if created else 200)
 

@@ -36,7 +36,7 @@ from gridwatch.errors import DomainError
 from gridwatch.models import validation_error
 
 __all__ = ["ApiRoute", "route_class", "error_body", "json_response", "max_body_bytes", "error_status_body",
-           "install_error_handlers"]
+           "install_error_handlers", "forbidden_body", "unauthenticated_body"]
 
 def max_body_bytes() -> int:
     return int(config.get("GRIDWATCH_MAX_BODY_BYTES"))
@@ -81,7 +81,21 @@ def _too_large(size: int, limit: int) -> tuple[int, dict]:
         fix=f"send smaller batches (under {limit:,} bytes) or raise GRIDWATCH_MAX_BODY_BYTES")
 
 
-HANDLED = (RequestValidationError, DomainError, psycopg.OperationalError)
+HANDLED = (RequestValidationError, DomainError, psycopg.OperationalError, psycopg.errors.InsufficientPrivilege)
+
+
+def forbidden_body(message: str = "your account may not do this here", *, message_zh: str = "无权执行此操作",
+                   field: str | None = None, value: Any = None, fix: str | None = None) -> dict:
+    """The usual error body of a 403."""
+    return error_body("forbidden", message, message_zh=message_zh, field=field, value=value,
+                      fix=fix or "ask an administrator for an account with this role and region")
+
+
+def unauthenticated_body() -> dict:
+    """The usual error body of a 401 (no valid session or token)."""
+    return error_body("unauthenticated", "sign in first: this needs a valid session or token",
+                      message_zh="请先登录：此操作需要有效的会话或令牌",
+                      fix="sign in at /login or send Authorization: Bearer TOKEN (gridwatch tokens create USERNAME)")
 
 
 def error_status_body(exc: Exception) -> tuple[int, dict]:
@@ -90,6 +104,11 @@ def error_status_body(exc: Exception) -> tuple[int, dict]:
         return _validation(exc)
     if isinstance(exc, DomainError):
         return exc.status, {"error": exc.to_dict()}
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        # 42501: the app role lacks the grant, or row-level security refused the row (outside the
+        # caller's region scope, or a trail written without an authenticated user). Nothing was written.
+        return 403, forbidden_body("your account may not write this here (outside its role or region scope): nothing was written",
+                                   message_zh="超出账户的角色或辖区范围：未写入任何数据")
     if isinstance(exc, psycopg.errors.DiskFull):   # 53100: the write was refused and rolled back whole
         return 507, error_body("disk_full", "the database's disk is full: nothing was written",
                                message_zh="数据库磁盘已满：本次提交未写入任何数据",

@@ -9,6 +9,7 @@ from psycopg import sql
 
 from gridwatch import hazards
 from gridwatch.api.cases import region_column
+from gridwatch.api.auth import acting_user
 from gridwatch.api.errors import ApiRoute, json_response
 from gridwatch.models import HazardActionIn, HazardIn
 from gridwatch.db import transaction
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/api/v1", route_class=ApiRoute, tags=["hazards"])
 @router.post("/hazards", status_code=201, summary="Register a hazard (idempotent on client_request_id); rules may raise its grade")
 def post_hazard(request: Request, body: HazardIn):
     with transaction(request.app.state.pool) as conn:
-        hazard, created = hazards.create_hazard(conn, body.model_dump(exclude_none=True))
+        hazard, created = hazards.create_hazard(conn, body.model_dump(exclude_none=True), actor=acting_user(request))
     return json_response({**hazard, "created": created}, 201 if created else 200)
 
 
@@ -55,5 +56,5 @@ def get_hazard(request: Request, hazard_id: int):
 @router.post("/hazards/{hazard_id}/actions", summary="Rectify, close out (销号) or re-inspect a hazard")
 def post_hazard_action(request: Request, hazard_id: int, body: HazardActionIn):
     with transaction(request.app.state.pool) as conn:
-        hazard = hazards.act(conn, hazard_id, body.action, body.actor, note=body.note, ok=body.ok)
+        hazard = hazards.act(conn, hazard_id, body.action, acting_user(request), note=body.note, ok=body.ok)
     return json_response(hazard)

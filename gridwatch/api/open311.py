@@ -4,7 +4,10 @@ Our categories are its services; our states map to ``open`` / ``closed`` (closed
 closed); our deadline is ``expected_datetime``; the department dispatched to is
 ``agency_responsible``. POST requests.json takes the spec's form-encoded fields (or JSON), goes
 through the same intake as /api/v1/cases (channel ``open311``), and is idempotent on an optional
-``client_request_id`` field or ``Idempotency-Key`` header. Errors use the spec's shape:
+``client_request_id`` field or ``Idempotency-Key`` header (per client). POST needs ``api_key``: a
+token of an ``open311_client`` account (or ``Authorization: Bearer``); 401 without one, 403 for a bad
+one. Reads see what the key's account may see: an Open311 client its own reports (public fields
+only). Errors use the spec's shape:
 ``[{"code": 400, "description": "…"}]``.
 """
 
@@ -18,10 +21,10 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Query, Request, Response
 from psycopg import sql
 
-from gridwatch import intake
-from gridwatch.api.errors import json_response, route_class
-from gridwatch.cases import STATE_NAMES
-from gridwatch.db import transaction
+from gridwatch import auth, intake
+from gridwatch.api.errors import error_body, json_response, route_class
+from gridwatch.cases import STATE_NAMES, mask
+from gridwatch.db import current_credential, transaction
 
 __all__ = ["router", "STATUS", "to_open311"]
 
@@ -42,6 +45,13 @@ STATUS = {"closed": "closed", "rejected": "closed"}   # every other state is ope
 STATE_EN = {"reported": "reported", "accepted": "accepted", "rejected": "rejected", "dispatched": "dispatched",
             "returned": "returned to the centre", "in_progress": "in progress", "feedback": "awaiting verification",
             "closed": "closed", "parked": "parked (挂账)"}
+
+
+def _asker(request: Request) -> auth.Principal | None:
+    """Who reads (api_key, bearer token or session): texts are masked as for every face (an
+    Open311 client's own reports stay whole)."""
+    secret = current_credential()
+    return auth.resolve_cached(request.app.state.pool, secret) if secret else None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -73,7 +83,7 @@ def to_open311(row: dict) -> dict:
 
 REQUEST_SQL = """
 SELECT c.id, c.ref, c.state, c.category_code, k.name_zh, c.title, c.description, d.name AS agency, c.reported_at,
-       c.updated_at, c.deadline, c.address, ST_Y(c.geom) AS lat, ST_X(c.geom) AS lon
+       c.updated_at, c.deadline, c.address, ST_Y(c.geom) AS lat, ST_X(c.geom) AS lon, c.created_by
 FROM cases c JOIN category k ON k.code = c.category_code LEFT JOIN department d ON d.id = c.department_id
 """
 
@@ -117,6 +127,16 @@ def post_request(request: Request):
         if not isinstance(fields, dict):
             raise intake.InputError("the body must be an object of request fields", field="body", value=fields,
                                     fix="send service_code, lat, long, … as form fields or a JSON object")
+    key = fields.get("api_key") or current_credential()
+    if not key or not isinstance(key, str):
+        return _format(401, error_body("unauthenticated", "api_key is required: a token of an open311_client account",
+                                       message_zh="缺少 api_key", field="api_key", value=None,
+                                       fix="send api_key (ask the operator for one: gridwatch tokens create CLIENT)"))
+    client = auth.resolve_cached(request.app.state.pool, key)
+    if client is None or not client.can("report"):
+        return _format(403, error_body("forbidden", "the api_key is not valid for reporting",
+                                       message_zh="api_key 无效或无权提交", field="api_key", value=None,
+                                       fix="use the token of an open311_client account (gridwatch tokens create CLIENT)"))
     for key in ("service_code", "lat", "long"):
         if fields.get(key) in (None, ""):
             raise intake.InputError(f"{key} is required", message_zh=f"缺少必填字段 {key}", field=key, value=None,
@@ -132,8 +152,8 @@ def post_request(request: Request):
         "client_request_id": fields.get("client_request_id") or request.headers.get("idempotency-key") or None,
     }
     item = {k: v for k, v in item.items() if v is not None}
-    with transaction(request.app.state.pool) as conn:
-        case, created = intake.create_case(conn, item, default_channel="open311")
+    with transaction(request.app.state.pool, credential=fields.get("api_key") or current_credential()) as conn:
+        case, created = intake.create_case(conn, item, actor=client.username, default_channel="open311")
     notice = f"已受理登记，编号 {case['ref']} · registered as {case['ref']}"
     if case["possible_duplicate_of"]:
         notice += f"；可能与 {case['possible_duplicate_of']} 重复 · possibly a duplicate of {case['possible_duplicate_of']}"
@@ -178,7 +198,8 @@ def get_requests(request: Request, service_request_id: str | None = None, servic
         sql.SQL(" AND ").join(where))
     with transaction(request.app.state.pool, readonly=True) as conn:
         rows = conn.execute(query, [*params, limit]).fetchall()
-    return json_response([to_open311(r) for r in rows])
+    who = _asker(request)
+    return json_response([to_open311(mask(dict(r), who)) for r in rows])
 
 
 @router.get("/requests/{service_request_id}.json", summary="Open311: one service request")
@@ -188,4 +209,4 @@ def get_request(request: Request, service_request_id: int):
     if row is None:
         raise intake.NotFound(f"there is no service request {service_request_id}", message_zh="没有该服务请求",
                               field="service_request_id", value=service_request_id, fix="use an id returned by POST requests.json")
-    return json_response([to_open311(row)])
+    return json_response([to_open311(mask(dict(row), _asker(request)))])

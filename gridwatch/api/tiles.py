@@ -3,17 +3,20 @@
 Each tile is one ST_AsMVT query built from the layer's declaration (``layers/``). Its URL carries
 the layer's data version (``?v=``): a URL naming the current version is cached for good
 (``immutable``); any other URL is served fresh with ``no-cache``. The ETag is a hash of
-(layer, data version, z, x, y) — a client revalidating with ``If-None-Match`` gets 304 until the
+(layer, scope, data version, z, x, y) — a client revalidating with ``If-None-Match`` gets 304 until the
 data behind the layer changes.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 import layers
+from gridwatch.api.auth import current_principal
 from gridwatch.cache import cache_key
 from gridwatch.db import transaction
 from gridwatch.replica import reader
@@ -27,6 +30,9 @@ router = APIRouter(tags=["tiles"])
 MVT_TYPE = "application/vnd.mapbox-vector-tile"
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
+# Tables under row-level security: a layer reading one renders per scope (cache keys and ETags
+# carry the scope; responses are private). Layers carry no personal data at all (layers/*.sql).
+SCOPED_TABLES = frozenset({"cases", "hazard", "checkin", "alert", "alert_silence", "case_event", "mediation"})
 
 
 def _db_down(exc: Exception) -> JSONResponse:
@@ -68,6 +74,19 @@ def tile_index(request: Request):
 
 @router.get("/tiles/{layer}/{z}/{x}/{y}.pbf", summary="One vector tile (Mapbox Vector Tile)",
             response_class=Response, responses={200: {"content": {MVT_TYPE: {}}}, 304: {}, 400: {}, 404: {}})
+def scope_key(request: Request, layer) -> str:
+    """What a tile's content depends on besides its address: "all" for layers of unprotected tables
+    (regions, grids, centres), else the asker's scope (row-level security filters their rows), so
+    one user's cached tile is never served to another scope."""
+    if not SCOPED_TABLES.intersection(layer.tables):
+        return "all"
+    who = current_principal(request)
+    if who is None:
+        return "anonymous"
+    own = who.user_id if not who.region_scope else ""
+    return hashlib.sha256(f"{who.region_scope}|{who.department_id or ''}|{own}".encode()).hexdigest()[:16]
+
+
 def tile(layer: str, z: int, x: int, y: int, request: Request, v: str | None = None):
     try:
         declared = layers.get(layer)
@@ -80,20 +99,24 @@ def tile(layer: str, z: int, x: int, y: int, request: Request, v: str | None = N
     # The shared tile cache (Redis across workers, or local): a URL naming the current version (the
     # live hub knows it, no query) is answered without touching the database when rendered before.
     cache, state = getattr(request.app.state, "cache", None), request.app.state
+    scope = scope_key(request, declared)
+
+    def control(value: str) -> str:   # a scoped tile is the user's own: no shared cache may keep it
+        return value if scope == "all" else value.replace("public", "private") if "public" in value else "private, " + value
     live = getattr(getattr(state, "listener", None), "versions", None)
     if cache is not None and v is not None and live and versions_of(live, declared) == v:
-        hit = cache.get(cache_key("tile", declared.name, v, z, x, y))
+        hit = cache.get(cache_key("tile", declared.name, scope, v, z, x, y))
         if hit is not None:
-            etag = tile_etag(declared.name, v, z, x, y)
-            headers = {"ETag": etag, "Cache-Control": IMMUTABLE, "X-Data-Version": v, "Vary": "Accept-Encoding", "X-Cache": "hit"}
+            etag = tile_etag(f"{declared.name}@{scope}", v, z, x, y)
+            headers = {"ETag": etag, "Cache-Control": control(IMMUTABLE), "X-Data-Version": v, "Vary": "Accept-Encoding", "X-Cache": "hit"}
             if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
                 return Response(status_code=304, headers=headers)
             return Response(content=hit, media_type=MVT_TYPE, headers=headers)
     try:
         with transaction(reader(state), readonly=True) as conn:
             version = layer_version(conn, declared)
-            etag = tile_etag(declared.name, version, z, x, y)
-            headers = {"ETag": etag, "Cache-Control": IMMUTABLE if v == version else REVALIDATE,
+            etag = tile_etag(f"{declared.name}@{scope}", version, z, x, y)
+            headers = {"ETag": etag, "Cache-Control": control(IMMUTABLE if v == version else REVALIDATE),
                        "X-Data-Version": version, "Vary": "Accept-Encoding", "X-Cache": "miss"}
             if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
                 return Response(status_code=304, headers=headers)
@@ -101,5 +124,5 @@ def tile(layer: str, z: int, x: int, y: int, request: Request, v: str | None = N
     except (psycopg.Error, TimeoutError) as exc:
         return _db_down(exc)
     if cache is not None:
-        cache.set(cache_key("tile", declared.name, version, z, x, y), body)   # keyed by the version read with it
+        cache.set(cache_key("tile", declared.name, scope, version, z, x, y), body)   # keyed by scope and the version read with it
     return Response(content=body, media_type=MVT_TYPE, headers=headers)

@@ -1,0 +1,7 @@
+-- The 'report' event of each case intake_insert.sql just created (one statement for the batch).
+INSERT INTO case_event (case_id, at, actor, action, from_state, to_state, level, note, data)
+SELECT i.case_id, i.at, %(actor)s, 'report', NULL, 'reported', i.level, NULL,
+       jsonb_build_object('channel', i.channel, 'grade', i.grade, 'possible_duplicate_of', i.dup)
+FROM unnest(%(case_id)s::bigint[], %(at)s::timestamptz[], %(level)s::text[], %(channel)s::text[], %(grade)s::text[],
+            %(dup)s::bigint[]) AS i(case_id, at, level, channel, grade, dup)
+ORDER BY i.case_id
