@@ -50,6 +50,7 @@ WALL_P95_LIMIT = 2.0          # a wall hears of every case and refreshes at most
 STREAMS = 200
 SEED_CASES = 20_000
 TILE_LAYERS = ("case_counts", "cases")
+HEADERS: dict = {}            # the bench operator's bearer token (bench/identity.py), set by run()
 
 
 def _row(name, seconds, baseline, baseline_seconds, n, note):
@@ -131,7 +132,8 @@ class Served:
 async def _sse(host: str, port: int, path: str):
     """(reader, writer, status) of a server-sent-events request."""
     reader, writer = await asyncio.open_connection(host, port)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n\r\n".encode())
+    auth = "".join(f"{k}: {v}\r\n" for k, v in HEADERS.items())
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n{auth}\r\n".encode())
     await writer.drain()
     status = int((await reader.readline()).split()[1])
     return reader, writer, status
@@ -203,9 +205,7 @@ async def _page(page: Page, base: str, client, layers_by_name, stats, stop: asyn
         return
     first = True
     try:
-        async for kind, data in _events(reader):
-            if stop.is_set():
-                break
+        async for kind, data in _events(reader):     # until cancelled: changes sent before the stop still count
             if kind != "version":
                 continue
             if first:
@@ -238,7 +238,7 @@ async def _page(page: Page, base: str, client, layers_by_name, stats, stop: asyn
 async def _writer(base: str, database_url: str, points: list[dict], sent: list, stop: asyncio.Event, stats):
     import httpx
 
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client, \
+    async with httpx.AsyncClient(base_url=base, timeout=30, headers=HEADERS) as client, \
             await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         k = 0
         start = time.perf_counter()
@@ -271,14 +271,14 @@ async def _scenario(base: str, database_url: str, pages: list[Page], points, sec
     stats = {"errors": 0, "refused": 0}
     stop = asyncio.Event()
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits, headers=HEADERS) as client:
         tasks = [asyncio.create_task(_page(p, base, client, layers_by_name, stats, stop)) for p in pages]
         await asyncio.sleep(SETTLE)
         sent: list = []
         w = asyncio.create_task(_writer(base, database_url, points, sent, stop, stats))
         await asyncio.sleep(seconds)
         stop.set()
-        await asyncio.sleep(2.5)           # the last changes reach the pages (bursts are coalesced per second)
+        await asyncio.sleep(4.0)           # the last changes reach the pages (bursts are coalesced per second)
         w.cancel()
         for t in tasks:
             t.cancel()
@@ -334,7 +334,7 @@ def _ramp(served: Served, database_url: str, counties, points, steps) -> list[di
         res["held"] = held
         print(f"    N={n:>4}: county p50 {res['county_p50'] * 1000:6.0f} p95 {res['county_p95'] * 1000:6.0f} ms "
               f"(n={res['county_samples']})  wall p50 {res['wall_p50'] * 1000:6.0f} p95 {res['wall_p95'] * 1000:6.0f} ms "
-              f"(n={res['wall_samples']})  errors {res['errors']}  cases {res['cases']}  "
+              f"(n={res['wall_samples']})  errors {res['errors']} (missed {res['missed']})  cases {res['cases']}  "
               f"CPU/page {res['cpu_per_page'] * 100:.2f}%  {'held' if held else 'NOT held'}", flush=True)
         results.append(res)
         if not held:
@@ -348,7 +348,7 @@ async def _healthz_times(base: str, n: int) -> list[float]:
     import httpx
 
     out = []
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=30, headers=HEADERS) as client:
         for _ in range(n):
             t0 = time.perf_counter()
             r = await client.get("/healthz")
@@ -442,8 +442,12 @@ def run(database_url: str) -> list[dict]:
     from gridwatch.cluster import free_port
     from gridwatch.replica import ReplicaCluster
 
+    from bench.identity import auth_header, operator_token
+
     out: list[dict] = []
     counties, posts = _seed(database_url)
+    HEADERS.clear()
+    HEADERS.update(auth_header(operator_token(database_url)))
 
     # 1. one process
     print("  one process:", flush=True)

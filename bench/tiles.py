@@ -76,7 +76,7 @@ def _seed(conn) -> list[tuple[float, float]]:
     return [(r["lon"], r["lat"]) for r in rows]
 
 
-def _against_tipg(database_url: str, centres, client) -> list[dict]:
+def _against_tipg(database_url: str, centres, client, headers: dict) -> list[dict]:
     """Grid tiles z11–z14: ours (HTTP) vs tipg's on the same table, each median over the same tiles."""
     import importlib.util
     import os
@@ -116,7 +116,7 @@ def _against_tipg(database_url: str, centres, client) -> list[dict]:
             for _ in range(REPEAT):
                 for zz, x, y in tiles:
                     t0 = time.perf_counter()
-                    client.request("GET", f"/tiles/grids/{zz}/{x}/{y}.pbf")
+                    client.request("GET", f"/tiles/grids/{zz}/{x}/{y}.pbf", headers=headers)
                     r = client.getresponse()
                     r.read()
                     ours.append(time.perf_counter() - t0)
@@ -154,6 +154,9 @@ def run(database_url: str) -> list[dict]:
     deadline = time.monotonic() + 30
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
+    from bench.identity import auth_header, operator_token
+
+    headers = auth_header(operator_token(database_url))   # signed in: row-level security shows the cases
     out: list[dict] = []
     client = http.client.HTTPConnection("127.0.0.1", port, timeout=60)  # keep-alive, like a browser
     try:
@@ -174,7 +177,7 @@ def run(database_url: str) -> list[dict]:
                             bare.append(time.perf_counter() - t0)
                             size = max(size, len(row["tile"] or b""))
                             t0 = time.perf_counter()
-                            client.request("GET", f"/tiles/{layer.name}/{zz}/{x}/{y}.pbf")
+                            client.request("GET", f"/tiles/{layer.name}/{zz}/{x}/{y}.pbf", headers=headers)
                             response = client.getresponse()
                             response.read()
                             assert response.status == 200, response.status
@@ -182,7 +185,7 @@ def run(database_url: str) -> list[dict]:
                     out.append(_row(f"tile {layer.name} z{z} (HTTP, median)", statistics.median(served),
                                     "the tile's bare SQL (median)", statistics.median(bare), len(served),
                                     f"largest tile {size:,} bytes; {CASES:,} open cases, {HAZARDS:,} line hazards"))
-        out.extend(_against_tipg(database_url, centres, client))
+        out.extend(_against_tipg(database_url, centres, client, headers))
     finally:
         client.close()
         server.should_exit = True

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+import psycopg.conninfo
 
 from gridwatch import config
 from gridwatch.cluster import Cluster, ClusterError
@@ -91,9 +92,26 @@ def install_read_routing(server) -> None:
     from gridwatch.db import open_pool
 
     url = config.get("GRIDWATCH_READ_URL")
-    server.state.read_pool = open_pool(url, name="gridwatch-read") if url else None
+    server.state.read_pool = open_pool(read_url_as_app(url, server), name="gridwatch-read") if url else None
     server.state.read_stats = {"replica": 0, "primary": 0, "waited": 0, "fallback": 0}
     server.add_middleware(ReadRouting)
+
+
+def read_url_as_app(read_url: str, server) -> str:
+    """The replica's URL as the role the primary pool uses (the app role: row-level security holds on
+    the replica too), with that role's password when it has one."""
+    primary = getattr(server.state, "pool", None)
+    conninfo = getattr(primary, "conninfo", None)
+    if not conninfo:
+        return read_url
+    app = psycopg.conninfo.conninfo_to_dict(conninfo)
+    params = psycopg.conninfo.conninfo_to_dict(read_url)
+    for key in ("user", "password"):
+        if app.get(key):
+            params[key] = app[key]
+        else:
+            params.pop(key, None) if key == "password" else None
+    return psycopg.conninfo.make_conninfo(**params)
 
 
 def reader(state):

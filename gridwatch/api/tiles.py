@@ -72,8 +72,6 @@ def tile_index(request: Request):
     }
 
 
-@router.get("/tiles/{layer}/{z}/{x}/{y}.pbf", summary="One vector tile (Mapbox Vector Tile)",
-            response_class=Response, responses={200: {"content": {MVT_TYPE: {}}}, 304: {}, 400: {}, 404: {}})
 def scope_key(request: Request, layer) -> str:
     """What a tile's content depends on besides its address: "all" for layers of unprotected tables
     (regions, grids, centres), else the asker's scope (row-level security filters their rows), so
@@ -87,6 +85,8 @@ def scope_key(request: Request, layer) -> str:
     return hashlib.sha256(f"{who.region_scope}|{who.department_id or ''}|{own}".encode()).hexdigest()[:16]
 
 
+@router.get("/tiles/{layer}/{z}/{x}/{y}.pbf", summary="One vector tile (Mapbox Vector Tile)",
+            response_class=Response, responses={200: {"content": {MVT_TYPE: {}}}, 304: {}, 400: {}, 404: {}})
 def tile(layer: str, z: int, x: int, y: int, request: Request, v: str | None = None):
     try:
         declared = layers.get(layer)

@@ -8,5 +8,6 @@ SELECT i.ord, lf.leaf IS NOT NULL OR in_province(pt.p) AS inside,
        lf.leaf
 FROM unnest(%(lon)s::float8[], %(lat)s::float8[]) WITH ORDINALITY AS i(lon, lat, ord)
 CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326) AS p) pt
-CROSS JOIN LATERAL (SELECT region_leaf(pt.p) AS leaf) lf
+-- OFFSET 0 keeps this subquery whole: pulled up, region_leaf(pt.p) would run once per use of lf.leaf (3×).
+CROSS JOIN LATERAL (SELECT region_leaf(pt.p) AS leaf OFFSET 0) lf
 ORDER BY i.ord
