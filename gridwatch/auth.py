@@ -45,7 +45,8 @@ ROLES: tuple[str, ...] = ("province_leader", "operator", "department", "grid_wor
 #   plan: coverage and what-if scenarios; registry: edit the centre registry; admin: accounts.
 CAPABILITIES: dict[str, frozenset[str]] = {
     "province_leader": frozenset({"read_cases", "read_personal_data", "read_aggregates"}),
-    "operator": frozenset({"read_cases", "read_personal_data", "read_aggregates", "act", "report"}),
+    # operators may also record a grid worker's check-in (phoned in; the simulator's demo operator does)
+    "operator": frozenset({"read_cases", "read_personal_data", "read_aggregates", "act", "report", "checkin"}),
     "department": frozenset({"read_cases", "read_personal_data", "act"}),
     "grid_worker": frozenset({"read_cases", "report", "checkin"}),
     "planner": frozenset({"read_aggregates", "plan"}),

@@ -112,16 +112,19 @@ DEMO_ACCOUNTS: tuple[tuple[str, str, str, str | None], ...] = (
     ("wall", "wall", "大屏", None),
     ("open311", "open311_client", "Open311 客户端", None),
     ("admin", "admin", "系统管理员", None),
+    ("simulator", "operator", "演示模拟器（省级值班）", "province:62"),   # `gridwatch up`'s simulator acts with its token
 )
 TOKEN_ROLES = ("wall", "open311_client")
+TOKEN_USERS = ("simulator",)
 
 
 def _demo_place(conn, spec: str | None) -> tuple[str | None, int | None]:
     if spec is None:
         return None, None
     kind, _, rest = spec.partition(":")
-    if kind == "county":
-        return rest, None
+    if kind in ("county", "province"):
+        found = conn.execute("SELECT 1 FROM region WHERE code = %s", (rest,)).fetchone()
+        return (rest if found else None), None
     if kind == "township":
         under, _, name = rest.partition(":")
         row = conn.execute("""SELECT code FROM region WHERE level = 'township' AND name LIKE %s AND starts_with(code, %s)
@@ -156,7 +159,7 @@ def demo_accounts(conn, store) -> list[dict]:
         elif "password" not in entry or not auth.verify_password(user["password_hash"], entry["password"]):
             entry = {**entry, "password": auth.generate_password()}
             auth.set_password(conn, username, entry["password"])
-        if role in TOKEN_ROLES and (not entry.get("token") or auth.resolve(conn, entry["token"]) is None):
+        if (role in TOKEN_ROLES or username in TOKEN_USERS) and (not entry.get("token") or auth.resolve(conn, entry["token"]) is None):
             _, entry["token"] = auth.create_token(conn, username, f"demo {role}")
         saved[username] = entry
         out.append({"username": username, "role": role, "display_name": display, **entry})
