@@ -22,6 +22,8 @@ Stable interface (others build on it):
   applies the user's scope); pass it explicitly only to work started outside the request's context.
 - ``can(capability) -> bool`` — ``principal()`` may do ``capability`` (``gridwatch.auth.CAPABILITIES``).
 - ``role() -> str | None``, ``username() -> str | None`` — shorthands for labels.
+- ``scope_key() -> str`` — equal for users who see the same rows: part of every cache key of
+  scoped data (region aggregates, case tiles).
 
 Outside a request (tests calling a layout directly, the CLI) both return None.
 """
@@ -33,7 +35,7 @@ import dash
 from gridwatch import auth
 from gridwatch.db import current_credential
 
-__all__ = ["principal", "credential", "can", "role", "username", "KIOSK_COOKIE", "SESSION_COOKIE"]
+__all__ = ["principal", "credential", "can", "role", "username", "scope_key", "KIOSK_COOKIE", "SESSION_COOKIE"]
 
 SESSION_COOKIE = "gridwatch_session"
 KIOSK_COOKIE = "gridwatch_kiosk"
@@ -75,6 +77,12 @@ def can(capability: str) -> bool:
     """May the current user do ``capability``? False when anonymous."""
     who = principal()
     return who is not None and who.can(capability)
+
+
+def scope_key() -> str:
+    """A short key of what the current user may see (``gridwatch.auth.scope_key``): put it in the
+    key of any cache holding scoped data (cases, hazards, check-ins, alerts and their aggregates)."""
+    return auth.scope_key(principal())
 
 
 def role() -> str | None:

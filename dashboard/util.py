@@ -9,14 +9,16 @@ import dash
 
 from gridwatch.replica import read_transaction
 
-__all__ = ["db_callback", "pool", "listener", "jsonable", "read", "cache"]
+__all__ = ["db_callback", "pool", "system_pool", "listener", "jsonable", "read", "cache"]
 
 
 def db_callback(fn):
     """Run a blocking (database) callback body in a worker thread, off the server's event loop.
 
     Dash on FastAPI awaits coroutine callbacks; this keeps one slow query from stalling tiles or
-    other users. Use it under ``@dash.callback``.
+    other users. Use it under ``@dash.callback``. The thread inherits the request's context, so
+    every ``transaction(pool())`` in the body runs with the signed-in user's credential (row-level
+    security applies their scope); ``dashboard.session.principal()`` says who that is.
     """
 
     @functools.wraps(fn)
@@ -29,6 +31,14 @@ def db_callback(fn):
 def pool():
     """The server's connection pool (opened by create_app)."""
     return dash.get_app().server.state.pool
+
+
+def system_pool():
+    """The owner's small pool, for system work a page may start on behalf of an authorised user
+    (running the alert rules now): bypasses row-level security. Check ``session.can(...)`` first and
+    open it with ``transaction(system_pool(), credential="")``."""
+    state = dash.get_app().server.state
+    return getattr(state, "owner_pool", None) or state.pool
 
 
 def listener():

@@ -33,7 +33,7 @@ __all__ = [
     "ROLES", "CAPABILITIES", "can", "Principal", "AuthError", "LoginRefused",
     "hash_password", "verify_password", "generate_password", "add_user", "list_users", "set_disabled",
     "set_password", "get_user", "login", "create_session", "resolve", "revoke_session", "create_token",
-    "revoke_token", "list_tokens", "sha256", "ensure_roles", "resolve_cached", "forget",
+    "revoke_token", "list_tokens", "sha256", "ensure_roles", "resolve_cached", "forget", "scope_key",
 ]
 
 ROLES: tuple[str, ...] = ("province_leader", "operator", "department", "grid_worker", "planner", "wall",
@@ -323,6 +323,15 @@ def resolve(conn: psycopg.Connection, secret: str | None) -> Principal | None:
         department_id=row["department_id"], region_scope=row["region_scope"] or "", via=row["via"],
         credential_id=row["credential_id"], capabilities=CAPABILITIES.get(row["role"], frozenset()),
     )
+
+
+def scope_key(principal: Principal | None) -> str:
+    """What rows row-level security shows ``principal``, as a short key for caches of scoped data
+    (tiles of case layers, region aggregates): equal keys see the same rows."""
+    if principal is None:
+        return "anonymous"
+    own = principal.user_id if not principal.region_scope else ""
+    return sha256(f"{principal.region_scope}|{principal.department_id or ''}|{own}").hex()[:16]
 
 
 # A short cache of resolved principals, keyed by the secret's sha256: a page's burst of callbacks,

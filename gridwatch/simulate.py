@@ -20,6 +20,7 @@ import argparse
 import heapq
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -65,6 +66,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wait-timeout", type=float, default=600, help="how long --wait waits (seconds, default %(default)s)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--token-env", default="GRIDWATCH_SIM_TOKEN", metavar="NAME",
+                   help="environment variable holding the bearer token the simulator acts with (an operator's; "
+                        "`gridwatch up` sets it to the demo account 'simulator'; default %(default)s)")
+    p.add_argument("--open311-key-env", default="GRIDWATCH_SIM_OPEN311_KEY", metavar="NAME",
+                   help="environment variable holding the Open311 api_key (an open311_client's token; default "
+                        "%(default)s, falling back to the bearer token)")
 
 
 # Without history to measure (auto, but no cases in the last 30 days): the Gansu demo's daily volume.
@@ -109,7 +116,13 @@ def run(args: argparse.Namespace) -> int:
     rate = history_rate(api) if args.rate == "auto" else args.rate
     if not args.quiet:
         print(f"simulate: {rate * 86400:.0f} new cases a day ({rate:.5f}/s), clock × {args.speed:g}", flush=True)
-    sim = Simulator(api, rate=rate, speed=args.speed, workers=args.workers, seed=args.seed, quiet=args.quiet)
+    token = os.environ.get(args.token_env) or None
+    if not token:
+        print(f"gridwatch simulate: set {args.token_env} to an operator's token (gridwatch tokens create NAME): "
+              "the server refuses anonymous writes", file=sys.stderr)
+        return 2
+    sim = Simulator(api, rate=rate, speed=args.speed, workers=args.workers, seed=args.seed, quiet=args.quiet,
+                    token=token, open311_key=os.environ.get(args.open311_key_env) or token)
     try:
         sim.setup()
         sim.run(args.duration or math.inf)
@@ -143,8 +156,9 @@ class Simulator:
     """Sends the traffic; ``stats`` counts what happened."""
 
     def __init__(self, api: str, *, rate: float = 1.0, speed: float = 720.0, workers: int = 200,
-                 seed: int | None = None, quiet: bool = False):
+                 seed: int | None = None, quiet: bool = False, token: str | None = None, open311_key: str | None = None):
         self.api, self.rate, self.speed, self.n_workers, self.quiet = api, rate, speed, workers, quiet
+        self.token, self.open311_key = token, open311_key or token
         self.rng = random.Random(seed)
         self.stats = {"posted": 0, "acknowledged": 0, "retries": 0, "duplicates_flagged": 0, "open311": 0, "gcj02": 0,
                       "actions": 0, "refused_actions": 0, "checkins": 0, "errors": 0}
@@ -156,6 +170,8 @@ class Simulator:
     def _call(self, method: str, path: str, body=None, *, form: bool = False, headers: dict | None = None, tries: int = 5):
         data = None
         hdrs = dict(headers or {})
+        if self.token and not (form and body and "api_key" in body):
+            hdrs.setdefault("Authorization", f"Bearer {self.token}")
         if body is not None:
             if form:
                 data = urllib.parse.urlencode(body).encode()
@@ -273,7 +289,8 @@ class Simulator:
         self.stats["posted"] += 1
         if rng.random() < 0.1:                           # an Open311 client
             status, body = self._call("POST", "/open311/v2/requests.json", {
-                "service_code": category, "lat": f"{lat:.6f}", "long": f"{lon:.6f}", "description": title},
+                "service_code": category, "lat": f"{lat:.6f}", "long": f"{lon:.6f}", "description": title,
+                **({"api_key": self.open311_key} if self.open311_key else {})},
                 form=True, headers={"Idempotency-Key": crid})
             if status == 200 and body:
                 self.stats["open311"] += 1

@@ -22,6 +22,8 @@ from dashboard.figures import (
     figure_patch, figure_signature, with_geometry,
 )
 from gridwatch.i18n import fmt_datetime, fmt_percent, register, t
+from dashboard import session
+from gridwatch.cases import mask
 from dashboard.util import cache, db_callback, jsonable, pool, read
 from gridwatch import kpi
 from gridwatch.regions import (
@@ -196,7 +198,8 @@ VIEW_TABLES = ("cases", "hazard", "centre", "region", "checkin", "township_cover
 def cached_view(conn: psycopg.Connection, code: str) -> dict:
     """fetch_view through the shared cache, keyed by the versions read in this same transaction."""
     now = read_versions(conn)
-    key = cache_key("region-view", code or "top", int(time.time() // 60), *(now.get(t, 0) for t in VIEW_TABLES))
+    key = cache_key("region-view", code or "top", session.scope_key(),    # what this user may see (issue 11)
+                    int(time.time() // 60), *(now.get(t, 0) for t in VIEW_TABLES))
     view = cached_json(cache(), key, lambda: jsonable(fetch_view(conn, code)), ttl=120)
     return {**view, "fetched_at": int(time.time() * 1000)} if view.get("status") == "ok" else view
 
@@ -484,6 +487,8 @@ def show_detail(selected, lang):
         with transaction(pool(), readonly=True) as conn:
             fetch = case_detail if selected["kind"] == "case" else hazard_detail
             d = fetch(conn, int(selected["id"]))
+        if d and selected["kind"] == "case":
+            d = mask(d, session.principal())     # free text masked by capability, as in the API (issue 11)
     except psycopg.Error:
         return html.P(t("state.error.db", lang), className="state-error"), False
     return detail_panel(selected["kind"], jsonable(d) if d else None, lang), False

@@ -9,13 +9,12 @@ data behind the layer changes.
 
 from __future__ import annotations
 
-import hashlib
-
 import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 import layers
+from gridwatch import auth
 from gridwatch.api.auth import current_principal
 from gridwatch.cache import cache_key
 from gridwatch.db import transaction
@@ -78,11 +77,7 @@ def scope_key(request: Request, layer) -> str:
     one user's cached tile is never served to another scope."""
     if not SCOPED_TABLES.intersection(layer.tables):
         return "all"
-    who = current_principal(request)
-    if who is None:
-        return "anonymous"
-    own = who.user_id if not who.region_scope else ""
-    return hashlib.sha256(f"{who.region_scope}|{who.department_id or ''}|{own}".encode()).hexdigest()[:16]
+    return auth.scope_key(current_principal(request))
 
 
 @router.get("/tiles/{layer}/{z}/{x}/{y}.pbf", summary="One vector tile (Mapbox Vector Tile)",
