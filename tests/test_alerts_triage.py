@@ -168,3 +168,21 @@ def test_the_wall_takes_over_only_for_fresh_red_items_of_its_scope_not_silenced_
     acknowledge(conn, alert_id, "值班员", now=now)
     triage.create_silence(conn, rule="red_hazard", region="62", minutes=60, reason="已处置", actor="值班员", now=now)
     assert [(i["kind"], i["id"]) for i in triage.wall_items(conn, "62", minutes=10, limit=5, now=now)] == [("case", fresh)]
+
+
+def test_gridwatch_alerts_run_escalates_and_says_so(db_url, conn, tiny):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    red = make_alert(conn, "red_case", LZ_GRID, "red", subject={"case_id": 99}, raised_at=T0)
+    proc = subprocess.run([sys.executable, "-m", "gridwatch.cli", "alerts", "run", "--rule", "spike", "--json",
+                           "--now", (T0 + timedelta(minutes=45)).isoformat(), "--escalate-after", "40"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "DATABASE_URL": db_url})
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert [(e["id"], e["escalated_to"]) for e in out["escalated"]] == [(red, "620102")]
+    assert triage.alert_trail(conn, red)[0]["to_name"] == "城关区"

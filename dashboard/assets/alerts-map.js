@@ -1,7 +1,7 @@
 /* Alert tiles are clickable on every map (drill-down, alerts page): a click on a feature of the
    alerts_red / alerts_orange / alerts_yellow tile layers opens a small card with the alert's rule,
    explanation and state, read from the tile itself (no request). Plotly draws its layout layers
-   with MapLibre but gives them no click events, so this listens on the MapLibre map directly. */
+   with MapLibre but gives them no click events, so this listens on the plot itself. */
 (function () {
     var TITLES = {
         deadline_near: ['临近期限', 'Near deadline'], deadline_past: ['超期未结', 'Past deadline'],
@@ -45,15 +45,22 @@
     }
     function attach() {
         document.querySelectorAll('.js-plotly-plot').forEach(function (gd) {
-            var sub = gd._fullLayout && gd._fullLayout.map && gd._fullLayout.map._subplot;
-            var map = sub && sub.map;
-            if (!map || map._gwAlertClicks) { return; }
-            map._gwAlertClicks = true;
-            map.on('click', function (e) {
-                var hits = map.queryRenderedFeatures([[e.point.x - 6, e.point.y - 6], [e.point.x + 6, e.point.y + 6]]).filter(
+            if (gd._gwAlertClicks) { return; }
+            gd._gwAlertClicks = true;
+            /* capture phase on the plot: a click on an alert opens its card and goes no further, so
+               the map under it (e.g. the drill-down's regions) does not also take the click */
+            gd.addEventListener('click', function (ev) {
+                var sub = gd._fullLayout && gd._fullLayout.map && gd._fullLayout.map._subplot;
+                var map = sub && sub.map;
+                if (!map || !map.getCanvas().contains(ev.target)) { return; }
+                var r = map.getCanvas().getBoundingClientRect();
+                var pt = {x: ev.clientX - r.left, y: ev.clientY - r.top};
+                var hits = map.queryRenderedFeatures([[pt.x - 6, pt.y - 6], [pt.x + 6, pt.y + 6]]).filter(
                     function (f) { return /^alerts_(red|orange|yellow)$/.test(f.sourceLayer || ''); });
-                if (hits.length) { show(map, e, hits[0]); }
-            });
+                if (!hits.length) { return; }
+                ev.stopPropagation();
+                show(map, {point: pt}, hits[0]);
+            }, true);
         });
     }
     setInterval(attach, 1000);
