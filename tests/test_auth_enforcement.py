@@ -278,3 +278,29 @@ def test_a_signed_out_browser_is_sent_to_login_and_the_wall_opens_with_a_kiosk_t
     r = http.post("/api/v1/cases", json={"category": "neighbour", "lon": 102.5, "lat": 38.5},
                   headers={**ANONYMOUS, "Cookie": f"gridwatch_kiosk={value}", "Origin": world.url})
     assert r.status_code == 403
+
+
+def test_mediations_and_acknowledgements_keep_their_history_attributed_to_the_signed_in_user(world, http):
+    me = as_(world, "op_zhangye_xindun")
+    case = report(http, world, "op_zhangye_xindun", 102.62, 38.62)
+    for action in ({"action": "accept"}, {"action": "mediate", "kind": "people", "mediator": "人民调解员 孙八"},
+                   {"action": "mediation_result", "outcome": "agreed", "agreement": "赔偿 500 元"}):
+        r = http.post(f"/api/v1/cases/{case['id']}/actions", json=action, headers=me)
+        assert r.status_code == 200, r.text
+    with world.connect() as conn:
+        user_id = conn.execute("SELECT id FROM app_user WHERE username = 'op_xindun'").fetchone()["id"]
+        history = conn.execute("SELECT changed_by, old->>'outcome' AS outcome FROM mediation_history WHERE case_id = %s",
+                               (case["id"],)).fetchall()
+    assert history == [{"changed_by": user_id, "outcome": "ongoing"}]
+    # the planner sees neither the mediator nor the agreement (masked), the operator both
+    planner = http.get(f"/api/v1/cases/{case['id']}", headers=as_(world, "planner")).json()
+    assert "孙八" not in str(planner) and "500" not in str(planner)
+    operator = http.get(f"/api/v1/cases/{case['id']}", headers=me).json()
+    assert operator["mediations"][0]["agreement"] == "赔偿 500 元"
+    # and the app role cannot rewrite the history or the trail
+    with psycopg.connect(app_url_for(world.db_url)) as conn:
+        for statement in ("UPDATE mediation_history SET old = '{}'", "DELETE FROM case_event",
+                          "UPDATE case_event SET actor = 'x'"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+            conn.rollback()
