@@ -52,7 +52,7 @@ class PgBouncer:
     def __init__(self, pg_port: int, pool_size: int = 4):
         self.dir = Path(tempfile.mkdtemp(prefix="gw-pgbouncer-", dir="/tmp"))
         self.port = free_port()
-        (self.dir / "userlist.txt").write_text('"gridwatch" ""\n')
+        (self.dir / "userlist.txt").write_text('"gridwatch" ""\n"gridwatch_app" ""\n')   # the owner and the app role
         (self.dir / "pgbouncer.ini").write_text(f"""[databases]
 * = host=127.0.0.1 port={pg_port}
 
