@@ -467,11 +467,12 @@ def load_boundaries(conn: psycopg.Connection, path: Path | str, level: str, code
             except psycopg.errors.ForeignKeyViolation as exc:
                 raise BoundaryError(f"units the file replaces are still referenced ({exc.diag.message_detail}) by rows the "
                                     "new units could not take. Nothing was written.") from exc
+        coverage = _refresh_coverage(conn, touched) if touched else None
         repairs = [r for f in features for r in f.repairs]
         stats = {"level": level, "file": str(path), "loaded": len(features), "replaced": replaced, "new": new_codes,
                  "adjusted": sorted(set(adjusted)), "regenerated": len(regenerated), "deleted": sorted(set(deleted)),
                  "repairs": repairs, "notes": notes, "written": result["written"], "seed": seed,
-                 "adjustment": {"id": adjustment, "effective_date": effective.isoformat()}, **moves}
+                 "adjustment": {"id": adjustment, "effective_date": effective.isoformat()}, "coverage": coverage, **moves}
         seconds = time.perf_counter() - started
         conn.execute(
             """INSERT INTO etl_load (name, checksum, seed, stats, seconds) VALUES (%s, %s, %s, %s, %s)
@@ -559,6 +560,18 @@ def restamp(conn, adjustment: int, touched: list[str], gone: list[str], level: s
              if a != b]
     conn.execute("UPDATE boundary_adjustment SET moves = %s WHERE id = %s", (json.dumps(moves), adjustment))
     return {"restamped": {k: int(counts.get(k, 0)) for k in KINDS}, "moves": moves, "checkins_merged": merged}
+
+
+def _refresh_coverage(conn, touched: list[str]) -> dict | None:
+    """Stored centre coverage of the townships the change touched, computed again (when coverage is stored)."""
+    from gridwatch.coverage.figures import refresh
+
+    if not _rows(conn, "SELECT 1 FROM coverage_params"):
+        return None
+    points = _rows(conn, """SELECT ST_X(label_point), ST_Y(label_point) FROM region
+                            WHERE level = 'township' AND (code LIKE ANY(%s) OR code = ANY(%s))""",
+                   ([c + "%" for c in touched], [c[:9] for c in touched if len(c) >= 9]))
+    return refresh(conn, [(x, y, "township") for x, y in points])
 
 
 def format_moves(stats: dict) -> str:

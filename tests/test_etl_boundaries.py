@@ -288,3 +288,26 @@ def test_a_surveyed_township_in_real_gansu_fits_between_its_generated_neighbours
         for village, *_ in children(conn, code):
             assert_children_cover(conn, village)
         assert_children_cover(conn, code)
+
+
+def test_stored_coverage_follows_a_boundary_change(conn, tiny_url, tmp_path):
+    from gridwatch.coverage.figures import recompute
+    from tests.factories import make_centre
+
+    make_centre(conn, "620702100", "township", 103.0, 38.0)
+    make_centre(conn, "620702200", "township", 103.0, 36.0)
+    with psycopg.connect(tiny_url, row_factory=dict_row) as c:
+        recompute(c)
+        c.commit()
+    assert {r["township_code"] for r in conn.execute("SELECT township_code FROM township_coverage").fetchall()} >= {"620702100", "620702200"}
+    # 新墩镇 takes the whole county: 乌江乡's coverage goes with it, 新墩镇's is computed for its new outline
+    path = write_file(tmp_path, [{"code": "620702100", "name": "新墩镇", "geometry": box(102, 35, 104, 39)}])
+    stats = load(tiny_url, path)
+    assert stats["coverage"] is not None and stats["coverage"]["townships"] >= 1
+    rows = {r["township_code"]: r for r in conn.execute("SELECT township_code, area_km2 FROM township_coverage").fetchall()}
+    assert "620702200" not in rows
+    area = conn.execute("SELECT area_km2 FROM region WHERE code = '620702100'").fetchone()["area_km2"]
+    assert abs(rows["620702100"]["area_km2"] - area) < 1e-6 * area
+    grids = conn.execute("""SELECT count(*) AS n FROM region g LEFT JOIN grid_coverage c ON c.grid_code = g.code
+                            WHERE g.level = 'grid' AND g.code LIKE '620702%' AND c.grid_code IS NULL""").fetchone()["n"]
+    assert grids == 0, "every grid of the county has its coverage"
