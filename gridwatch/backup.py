@@ -67,9 +67,11 @@ def dbname_of(url: str) -> str:
 
 
 def default_backup_path(now: datetime | None = None) -> Path:
-    """``backups/gridwatch-YYYYmmddTHHMMSSZ.dump`` under the current folder."""
+    """``<GRIDWATCH_DATA_DIR>/dumps/gridwatch-YYYYmmddTHHMMSSZ.dump`` (copy it to another disk)."""
+    from gridwatch import config
+
     now = now or datetime.now(timezone.utc)
-    return Path("backups") / f"gridwatch-{now:%Y%m%dT%H%M%SZ}.dump"
+    return Path(config.data_dir()) / "dumps" / f"gridwatch-{now:%Y%m%dT%H%M%SZ}.dump"
 
 
 def table_checksums(conn: psycopg.Connection) -> dict[str, dict]:

@@ -213,3 +213,11 @@ def test_attachments_live_in_postgresql_and_come_back_byte_for_byte_from_a_backu
         assert back["content"] == document and back["filename"] == "调解协议.pdf"
     finally:
         drop_database(cluster, "gw_restored_attachment")
+
+
+def test_a_backup_without_a_file_name_goes_to_the_data_folders_dumps_and_prints_its_path(db_url, tiny, tmp_path):
+    done = cli("db", "backup", env={"DATABASE_URL": db_url, "GRIDWATCH_DATA_DIR": str(tmp_path / "data")})
+    assert done.returncode == 0, done.stderr
+    path = Path(done.stdout.strip())
+    assert path.parent == tmp_path / "data" / "dumps" and path.name.startswith("gridwatch-") and path.suffix == ".dump"
+    assert path.stat().st_size > 0 and Path(str(path) + ".manifest.json").exists()
