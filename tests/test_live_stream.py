@@ -171,7 +171,9 @@ def test_a_county_stream_hears_of_cases_in_its_county_and_not_of_cases_elsewhere
         county.close()
 
 
-def test_a_burst_of_changes_reaches_a_stream_as_at_most_two_messages(world):
+def test_a_burst_of_changes_reaches_a_stream_as_at_most_three_messages(world):
+    """Twelve changes within a fraction of a second: the first is sent at once, the rest wait for the
+    next whole second of the clock (two such seconds if the burst straddles one)."""
     stream = Stream(world.url, region="6207")
     try:
         first = _post(world, *EAST, "live-burst-0")
@@ -184,7 +186,7 @@ def test_a_burst_of_changes_reaches_a_stream_as_at_most_two_messages(world):
             final = _version(conn)
         assert final >= first + 12
         wait_until(lambda: stream.versions()[-1]["cases"] >= final, timeout=10, message="the burst's last version")
-        assert len(stream.versions()) - seen <= 2, stream.versions()[seen:]
+        assert len(stream.versions()) - seen <= 3, stream.versions()[seen:]
     finally:
         stream.close()
 

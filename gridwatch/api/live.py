@@ -69,9 +69,11 @@ async def live(request: Request,
                 if not await sub.wait(BEAT_SECONDS):
                     yield _event("beat", {"ok": hub.connected})
                     continue
-                wait = coalesce - (time.monotonic() - last)
-                if wait > 0:                      # a burst: gather it into one message
-                    await asyncio.sleep(wait)
+                if time.monotonic() - last < coalesce:
+                    # A burst: gather it into one message, sent on the next whole period of the clock,
+                    # so that every busy stream of every worker asks for the same versions at the same
+                    # moment and the shared cache answers all but the first.
+                    await asyncio.sleep(coalesce - (time.time() % coalesce))
                 tables, status = sub.take()
                 last = time.monotonic()
                 if status and hub.connected != ok:
