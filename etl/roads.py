@@ -22,9 +22,12 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import psycopg
+import shapely
 from psycopg.rows import dict_row
 
+from gridwatch import coverage, db
 from gridwatch.db import transaction
 
 __all__ = ["RoadLoadError", "read_roads", "load_roads", "clear_roads", "add_arguments", "run"]
@@ -51,9 +54,7 @@ def _plain(value):
 
 def read_roads(path: Path | str, *, speed_field: str | None = None, default_speed: float = 30.0):
     """(LineStrings, speeds km/h, names) from a line file, in EPSG:4326; RoadLoadError names bad features."""
-    import geopandas as gpd
-    import numpy as np
-    import shapely
+    import geopandas as gpd   # heavy (geopandas, pyogrio/GDAL): loaded only when a road file is read
 
     path = Path(path)
     if not path.exists():
@@ -109,10 +110,6 @@ def read_roads(path: Path | str, *, speed_field: str | None = None, default_spee
 def load_roads(conn, path: Path | str, *, speed_field: str | None = None, default_speed: float = 30.0,
                append: bool = False) -> dict:
     """Read, check and write the roads, then recompute the grids' travel times (one transaction)."""
-    import shapely
-
-    from gridwatch import coverage
-
     started = time.perf_counter()
     lines, speeds, names = read_roads(path, speed_field=speed_field, default_speed=default_speed)
     with transaction(conn) as c:
@@ -129,8 +126,6 @@ def load_roads(conn, path: Path | str, *, speed_field: str | None = None, defaul
 
 
 def clear_roads(conn) -> int:
-    from gridwatch import coverage
-
     with transaction(conn) as c:
         n = c.cursor().execute("DELETE FROM road").rowcount
         coverage.recompute_travel(c)
@@ -147,8 +142,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gridwatch import db
-
     if bool(args.file) == bool(args.clear):
         print("gridwatch etl roads: give either FILE or --clear (see --help)", file=sys.stderr)
         return 2

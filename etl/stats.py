@@ -34,8 +34,12 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import psycopg
 from psycopg.rows import dict_row
+
+from gridwatch import db
+from gridwatch.db import transaction
 
 __all__ = ["StatsError", "DEMO_CSV", "INDICATORS", "PROVINCE_TOTALS", "POPULATION_2020", "parse_csv", "load_stats",
            "build_demo", "demo_csv_text", "add_arguments", "run"]
@@ -84,8 +88,6 @@ def _split(total: int, weights: list[float]) -> list[int]:
 
 def build_demo() -> list[dict]:
     """The constructed demo rows (deterministic): province and 14 prefectures, 24 months each."""
-    import numpy as np
-
     rng = np.random.default_rng(DEMO_SEED)
     prefectures = [c for c in POPULATION_2020 if c != "62"]
     season = {   # relative monthly weights: crime peaks in summer, petitions before the Spring Festival
@@ -181,8 +183,6 @@ def load_stats(conn: psycopg.Connection, path: Path | str | None = None, *, text
         text = path.read_text(encoding="utf-8")
     rows = parse_csv(text, name)
     source = source or name
-    from gridwatch.db import transaction
-
     cur = conn.cursor(row_factory=dict_row)
     with transaction(conn):
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
@@ -239,8 +239,6 @@ def run(args: argparse.Namespace) -> int:
         DEMO_CSV.write_text(demo_csv_text(), encoding="utf-8")
         print(f"wrote {DEMO_CSV}")
         return 0
-    from gridwatch import db
-
     with psycopg.connect(db.database_url()) as conn:
         try:
             done = load_stats(conn, args.file)

@@ -180,7 +180,7 @@ def road_graph(lines, speeds_kmh) -> RoadGraph:
     >>> len(g.nodes), round(float(g.minutes[0, 1]), 1)
     (3, 111.2)
     """
-    from scipy.sparse import coo_matrix
+    from scipy.sparse import coo_matrix   # scipy (heavy): loaded only when a road graph is built
 
     geoms = np.asarray(lines, dtype=object)
     speeds = np.asarray(speeds_kmh, dtype=float).reshape(-1)
@@ -235,8 +235,9 @@ def travel_minutes(graph: RoadGraph, sources, targets, access_kmh: float = 15.0)
     >>> [round(float(m), 1) for m in travel_minutes(g, [(0, 0)], [(1, 0), (2, 0.1)])]
     [111.2, 266.9]
     """
+    # scipy (heavy): loaded only when travel times are computed over the roads
     from scipy.sparse import csr_matrix, vstack, hstack
-    from scipy.sparse.csgraph import dijkstra
+    from scipy.sparse.csgraph import dijkstra   # scipy too, for the same reason
 
     src, dst = as_lonlat(sources), as_lonlat(targets)
     if len(dst) == 0:

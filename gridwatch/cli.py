@@ -1,8 +1,8 @@
 """The ``gridwatch`` command: one entry point, one subcommand per job.
 
 Each subcommand lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``;
-``COMMANDS`` lists them. Modules are imported only when the command line is parsed, and none of
-them loads data at import time.
+``COMMANDS`` lists them. Modules are imported when the parser is built (every command reaches the
+database, so psycopg is imported here at the top), and none of them loads data at import time.
 """
 
 from __future__ import annotations
@@ -10,6 +10,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+import psycopg
+
+from gridwatch.cluster import ClusterError, redact
+from gridwatch.db import database_url
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -52,10 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import psycopg
-
-    from gridwatch.cluster import ClusterError
-
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -64,9 +65,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gridwatch: {exc}", file=sys.stderr)
         return 2
     except psycopg.OperationalError as exc:
-        from gridwatch.cluster import redact
-        from gridwatch.db import database_url
-
         print(
             f"gridwatch: cannot reach the database at {redact(database_url())}: {str(exc).strip()}\n"
             "  Start the embedded one with `gridwatch db start`, or set DATABASE_URL to a running PostGIS.",

@@ -11,8 +11,8 @@
 
 An import inside a function is allowed only with a comment on its line or the line above saying
 why (a heavy or optional dependency loaded only when needed). Files of other work in progress
-that still hold uncommented in-function imports are listed in ``PENDING`` with their count, which
-may only shrink.
+that still hold uncommented in-function imports are listed in ``PENDING`` with their exact count,
+which may only shrink (an entry above the count fails as well, so the list follows the fixes).
 """
 
 from __future__ import annotations
@@ -37,28 +37,28 @@ ALLOWED: dict[str, set[str]] = {
     "assembly": {"assembly", "core", "api", "dashboard", "layers", "geo"},
 }
 
-# Uncommented in-function imports still present in files of work in progress elsewhere (count may
-# only go down; a file reaching zero must leave this list).
+# Uncommented in-function imports still present in files of work in progress elsewhere. A count may
+# only go down, and an entry above its file's count fails too (lower it; a file reaching zero leaves
+# the list), so the list shrinks as fixes land.
 PENDING: dict[str, int] = {
     "etl/boundaries.py": 6,
     "etl/demo.py": 4,
-    "etl/gansu.py": 13,
-    "etl/roads.py": 7,
-    "etl/stats.py": 3,
-    "geo/coverage.py": 3,
     "gridwatch/alerts.py": 3,
     "gridwatch/api/alerts.py": 5,
     "gridwatch/backup.py": 1,
     "gridwatch/cache.py": 1,
-    "gridwatch/cli.py": 4,
     "gridwatch/commands/alerts.py": 10,
-    "gridwatch/commands/coverage.py": 3,
     "gridwatch/commands/db.py": 4,
-    "gridwatch/commands/migrate.py": 1,
-    "gridwatch/commands/up.py": 1,
     "gridwatch/db.py": 1,
     "gridwatch/replica.py": 4,
     "gridwatch/triage.py": 1,
+}
+# Files being edited right now by other work: their count may fall below the entry until that work
+# lowers it (checked only as an upper bound meanwhile). Empty this set as those changes land.
+IN_PROGRESS: set[str] = {
+    "etl/boundaries.py", "etl/demo.py", "gridwatch/alerts.py", "gridwatch/api/alerts.py", "gridwatch/backup.py",
+    "gridwatch/cache.py", "gridwatch/commands/alerts.py", "gridwatch/commands/db.py", "gridwatch/db.py",
+    "gridwatch/replica.py", "gridwatch/triage.py",
 }
 
 
@@ -180,6 +180,10 @@ def test_imports_inside_functions_say_why_and_none_are_added():
             + ", ".join(str(f.line) for f in fs)
             for path, fs in sorted(per_file.items()) if len(fs) > PENDING.get(path, 0)]
     assert over == [], "\n".join(over)
+    stale = [f"{path}: PENDING allows {allowed}, the file has {len(per_file.get(path, []))}: lower its entry "
+             "(or remove it at zero)" for path, allowed in sorted(PENDING.items())
+             if len(per_file.get(path, [])) < allowed and path not in IN_PROGRESS]
+    assert stale == [], "\n".join(stale)
 
 
 def _write(root: Path, rel: str, text: str) -> None:

@@ -13,6 +13,10 @@ import argparse
 import json
 import sys
 
+import psycopg
+from psycopg.rows import dict_row
+
+from gridwatch import coverage, db
 from gridwatch.regions import region_code_arg
 
 
@@ -30,11 +34,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import psycopg
-    from psycopg.rows import dict_row
-
-    from gridwatch import coverage, db
-
     with psycopg.connect(db.database_url(), row_factory=dict_row) as conn:
         try:
             if args.coverage_command == "recompute":

@@ -10,6 +10,7 @@ import argparse
 
 import psycopg
 
+from etl.migrate import MigrationError, applied, migrate
 from gridwatch import db
 from gridwatch.cluster import ensure_postgis
 
@@ -19,8 +20,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from etl.migrate import MigrationError, applied, migrate
-
     url = db.database_url()
     ensure_postgis(url)
     with psycopg.connect(url) as conn:
