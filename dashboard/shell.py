@@ -26,6 +26,7 @@ import dash
 from dash import Input, Output, State, clientside_callback, dcc, html
 
 from gridwatch.i18n import register, t
+from dashboard import session
 from dashboard.util import listener
 from gridwatch import config
 
@@ -91,6 +92,7 @@ def layout():
                     html.H1(t("app.title", lang), id="shell-title"),
                     html.Nav(id="shell-nav", className="shell-nav", **{"aria-label": t("nav.label", lang)}),
                     html.Button(t("lang.switch", lang), id="shell-lang-button", className="shell-lang", n_clicks=0),
+                    html.Span(id="shell-user", className="shell-user"),   # name, role, logout (dashboard/workbench_ui.py)
                 ],
                 id="shell-header", className="shell-header",
             ),
@@ -112,7 +114,10 @@ def switch_language(_, lang):
 def label_shell(lang, pathname):
     lang = lang if lang in ("zh", "en") else "zh"
     links = []
+    who = session.principal()
     for page in nav_pages():
+        if page.get("roles") and (who is None or who.role not in page["roles"]):   # menus by role
+            continue
         path = page["path"]
         active = pathname == path or (path == "/" and (pathname or "").startswith("/region/")) or \
             (path != "/" and (pathname or "").startswith(path))

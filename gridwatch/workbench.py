@@ -339,3 +339,47 @@ def _parties(conn: psycopg.Connection, case_id: int) -> list[dict]:
             out.append({"role": "party", "name": p, "contact": None})
     return out
 
+
+
+def match_places(conn: psycopg.Connection, text: str, *, within: str | None = None, limit: int = 12) -> list[dict]:
+    """Regions whose name contains ``text`` (the address a caller gives, matched against region names;
+    no outside geocoder), inside ``within`` when given, finest level first: code, name, level, the
+    names above it, and a point inside it (lon, lat) to place the case at."""
+    words = [w for w in (text or "").replace("，", " ").replace(",", " ").split() if w][:4]
+    if not words or len((text or "").strip()) > 100:
+        return []
+    return fetch_all(conn, load_sql(HERE, "workbench-places"),
+                     {"words": words, "within": within or "", "limit": int(limit)})
+
+
+def nearby_cases(conn: psycopg.Connection, category: str, lon: float, lat: float, *, metres: int = 500, days: int = 7,
+                 limit: int = 10) -> list[dict]:
+    """Cases of the same category within ``metres`` reported in the last ``days`` (open or closed, not
+    rejected): shown at the window before saving, as possible duplicates."""
+    return fetch_all(conn, """SELECT c.id, c.ref, c.title, c.state, c.reported_at,
+                                     round(ST_Distance(c.geom::geography, p.g::geography))::int AS metres
+                                FROM cases c, (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS g) p
+                               WHERE c.category_code = %(cat)s AND c.state <> 'rejected'
+                                 AND c.geom && ST_Expand(p.g, %(deg)s)
+                                 AND ST_DWithin(c.geom::geography, p.g::geography, %(m)s)
+                                 AND c.reported_at > now() - make_interval(days => %(days)s)
+                               ORDER BY ST_Distance(c.geom::geography, p.g::geography), c.id LIMIT %(limit)s""",
+                     {"lon": lon, "lat": lat, "cat": category, "deg": metres / 80_000, "m": metres, "days": days,
+                      "limit": limit})
+
+
+def region_outline(conn: psycopg.Connection, code: str) -> dict | None:
+    """{code, name, level, geometry (GeoJSON, simplified), lon, lat (a point inside), bounds} of a region."""
+    row = conn.execute("""SELECT code, name, level, ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, 0.0001), 6)::json AS geometry,
+                                 ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat,
+                                 ST_XMin(geom) AS x0, ST_YMin(geom) AS y0, ST_XMax(geom) AS x1, ST_YMax(geom) AS y1
+                            FROM region WHERE code = %s""", (code,)).fetchone()
+    return dict(row) if row else None
+
+
+def place_names(conn: psycopg.Connection, codes: dict) -> str:
+    """"甘州区 新墩镇 浅河村" for a case's stamped codes."""
+    wanted = [codes.get(k) for k in ("county_code", "township_code", "village_code", "grid_code") if codes.get(k)]
+    rows = fetch_all(conn, "SELECT code, name FROM region WHERE code = ANY(%s)", (wanted,))
+    names = {r["code"]: r["name"] for r in rows}
+    return " ".join(names[c] for c in wanted if c in names)

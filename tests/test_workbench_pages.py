@@ -1,0 +1,172 @@
+"""The workbench pages in real headless Chromium, driven by the people who really acted, each signed in
+with their own session (tiny hierarchy: 甘州区 620702 with 新墩镇 620702100; 城关区 620102 for 兰州):
+the seed's stories through /intake, /workbench and /workbench/case/<id>; refusals by role; both
+languages; the workbench by keyboard alone. Screenshots go to tests/artifacts/ (README)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import pytest
+from PIL import Image
+
+from gridwatch import auth, workbench
+from gridwatch import cases as lifecycle
+from tests.browser import Page
+from tests.conftest import wait_until
+from tests.factories import make_department
+
+pytestmark = pytest.mark.browser
+
+
+def jpeg_file(tmp_path, name="现场.jpg", colour=(160, 60, 20)) -> str:
+    path = tmp_path / name
+    Image.new("RGB", (800, 600), colour).save(path, "JPEG")
+    return str(path)
+
+
+@contextlib.contextmanager
+def signed_in(chromium, server, sid: str, *, width=1600, height=1000, **context_args):
+    """A browser context holding ``sid`` as its session cookie; fails if a request left 127.0.0.1."""
+    context = chromium.new_context(viewport={"width": width, "height": height}, locale="zh-CN", **context_args)
+    context.add_cookies([{"name": "gridwatch_session", "value": sid, "url": server.url}])
+    requests: list[str] = []
+    context.on("request", lambda req: requests.append(req.url))
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    wrapped = Page(page, requests)
+    try:
+        yield wrapped
+    finally:
+        context.close()
+    foreign = wrapped.foreign_requests()
+    assert not foreign, f"the page made requests outside 127.0.0.1: {sorted(set(foreign))[:10]}"
+
+
+@pytest.fixture
+def world(conn, tiny, db_url, serve):
+    depts = {
+        "water": make_department(conn, "620702", "water", "甘州区水务局"),
+        "towngov": make_department(conn, "620702100", "township_gov", "新墩镇人民政府"),
+        "station": make_department(conn, "620702100", "water", "新墩镇水管站"),
+    }
+    users = {
+        "ganzhou": auth.add_user(conn, "ganzhou", "operator", region_code="620702"),
+        "xindun": auth.add_user(conn, "xindun", "operator", region_code="620702100"),
+        "water": auth.add_user(conn, "water", "department", department_id=depts["water"]),
+        "towngov": auth.add_user(conn, "towngov", "department", department_id=depts["towngov"]),
+        "station": auth.add_user(conn, "station", "department", department_id=depts["station"]),
+        "grid": auth.add_user(conn, "grid1", "grid_worker", region_code="620702100201001"),
+        "lanzhou": auth.add_user(conn, "lz_grid", "grid_worker", region_code="620102100200001"),
+        "planner": auth.add_user(conn, "planner", "planner"),
+    }
+    sessions = {k: auth.create_session(conn, uid) for k, uid in users.items()}
+    return {"server": serve(db_url), "sid": sessions, "dept": depts}
+
+
+def choose(page, selector: str, option: str):
+    page.click(selector)
+    page.get_by_role("option", name=option).first.click()
+
+
+def act(page, action: str, **fill):
+    """Click the action's button on the case page, fill its form, submit, wait for the confirmation."""
+    page.click(f"button.case-do[data-action={action}]")
+    page.wait_for_selector("#case-form:not([hidden])")
+    for selector, value in fill.items():
+        if callable(value):
+            value(page)
+        else:
+            page.fill(selector, str(value))
+    page.click("#case-submit")
+    done = f"已{workbench.ACTION_NAMES[action][0]}"
+    wait_until(lambda: (page.locator("#case-ok").count() == 1 and page.inner_text("#case-ok") == done)
+               or page.locator("#case-error").count() == 1, message=f"{action} to be answered")
+    assert page.locator("#case-error").count() == 0, page.inner_text("#case-error")
+
+
+def test_chen_dianqing_walks_in_the_county_centre_convenes_three_bodies_the_bureau_pays_and_the_case_is_closed_and_visited(
+        chromium, world, conn, tmp_path):
+    server, sid = world["server"], world["sid"]
+    # the 甘州区 centre's window registers the walk-in
+    with signed_in(chromium, server, sid["ganzhou"]) as page:
+        page.goto(server.url + "/intake")
+        page.wait_for_selector("#intake-save")
+        assert page.inner_text("#shell-username") == "ganzhou" and "值班员" in page.inner_text("#shell-role")
+        choose(page, "#intake-category", "工程款与合同 · Project payments and contracts")
+        wait_until(lambda: page.locator("#intake-grade input[value=orange]").is_checked(), message="the category's grade")
+        page.fill("#intake-subject", "陈殿清反映新墩镇渠道工程款5万元长期未付")
+        page.fill("#intake-description", "承建新墩镇农田渠道工程，工程款5万元多年未结清。")
+        page.fill("#intake-address", "新墩镇")
+        page.click("#intake-match")
+        page.locator("#intake-matches input").first.check()
+        wait_until(lambda: "新墩镇" in page.inner_text("#intake-place"), message="the place found by name")
+        page.fill("#intake-reporter", "陈殿清")
+        page.fill("#intake-phone", "13909360000")
+        page.fill("#intake-party-name-0", "新墩镇人民政府")
+        page.set_input_files("#intake-upload input[type=file]", jpeg_file(tmp_path, "欠条.jpg"))
+        page.screenshot_to("workbench-intake")
+        page.click("#intake-save")
+        page.wait_for_selector("#intake-receipt")
+        ref = page.inner_text("#intake-receipt-ref")
+        case = conn.execute("SELECT * FROM cases WHERE ref = %s", (ref,)).fetchone()
+        assert case["reporter_name"] == "陈殿清" and case["channel"] == "window" and case["handling_level"] == "county"
+        assert case["parties"][0]["name"] == "新墩镇人民政府"
+        assert conn.execute("SELECT count(*) AS n FROM attachment WHERE case_id = %s", (case["id"],)).fetchone()["n"] == 1
+        cid = case["id"]
+        # accept, then convene the water bureau (lead), the township government and the water station
+        page.click("#intake-open-case")
+        page.wait_for_selector("button.case-do[data-action=accept]")
+        act(page, "accept")
+        page.wait_for_selector("button.case-do[data-action=convene]")
+        act(page, "convene", **{
+            "lead": lambda p: choose(p, "#case-lead-dept", "甘州区水务局（甘州区）"),
+            "#case-lead-part": "核实工程量，从渠道维修养护经费中支付", "#case-lead-hours": "240",
+            "co0": lambda p: choose(p, "#case-co-dept-0", "新墩镇人民政府（甘州区新墩镇）"),
+            "#case-co-part-0": "协调施工方与村组", "#case-co-hours-0": "120",
+            "co1": lambda p: choose(p, "#case-co-dept-1", "新墩镇水管站（甘州区新墩镇）"),
+            "#case-co-part-1": "提供渠道验收资料", "#case-co-hours-1": "72",
+            "#case-note": "一吹哨：区水务局牵头，新墩镇、水管站报到"})
+        wait_until(lambda: page.locator("#case-assignments li").count() == 3, message="three departments convened")
+    assert lifecycle.get_case(conn, cid)["state"] == "dispatched"
+    # the water station reports in; the water bureau accepts, pays and feeds back
+    with signed_in(chromium, server, sid["station"]) as page:
+        page.goto(server.url + "/workbench")
+        page.wait_for_selector(f"#workbench-open-{cid}")
+        page.click(f"#workbench-open-{cid}")
+        page.wait_for_selector("button.case-do[data-action=report_in]")
+        act(page, "report_in", **{"#case-note": "水管站已报到，验收资料随后提交"})
+    with signed_in(chromium, server, sid["water"]) as page:
+        page.goto(server.url + f"/workbench/case/{cid}")
+        page.wait_for_selector("button.case-do[data-action=start]")
+        act(page, "start")
+        page.wait_for_selector("button.case-do[data-action=feedback]")
+        act(page, "feedback", **{"#case-note": "5万元已从渠道维修养护经费中拨付到位"})
+    # the county centre verifies (closed at county level) and visits him
+    with signed_in(chromium, server, sid["ganzhou"]) as page:
+        page.goto(server.url + f"/workbench/case/{cid}")
+        page.wait_for_selector("button.case-do[data-action=verify]")
+        act(page, "verify", **{"#case-note": "电话核实陈殿清已收到工程款"})
+        page.wait_for_selector("button.case-do[data-action=visit]")
+        act(page, "visit", **{"sat": lambda p: p.click("#case-satisfaction input[value='5']"), "#case-note": "回访满意"})
+        page.screenshot_to("workbench-case")
+    done = lifecycle.get_case(conn, cid)
+    assert (done["state"], done["closed_level"], done["satisfaction"]) == ("closed", "county", 5)
+    trail = [(e["action"], e["actor"]) for e in lifecycle.case_events(conn, cid)]
+    assert trail == [("report", "ganzhou"), ("accept", "ganzhou"), ("convene", "ganzhou"), ("dispatch", "ganzhou"),
+                     ("report_in", "station"), ("start", "water"), ("feedback", "water"), ("verify", "ganzhou"),
+                     ("visit", "ganzhou")]
+
+
+def test_a_page_outside_ones_role_is_refused_with_a_clear_message_and_the_menu_hides_it(chromium, world):
+    server, sid = world["server"], world["sid"]
+    with signed_in(chromium, server, sid["planner"]) as page:
+        page.goto(server.url + "/workbench")
+        page.wait_for_selector("#wb-refused")
+        assert "规划人员" in page.inner_text("#wb-refused") and "无权" in page.inner_text("#wb-refused")
+        assert page.locator("#shell-nav-workbench").count() == 0 and page.locator("#shell-nav-intake").count() == 0
+    with signed_in(chromium, server, sid["water"]) as page:
+        page.goto(server.url + "/intake")
+        page.wait_for_selector("#wb-refused")
+        assert page.locator("#shell-nav-workbench").count() == 1 and page.locator("#shell-nav-intake").count() == 0
