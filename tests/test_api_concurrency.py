@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.conftest import AUTH
 from tests.apiserver import ApiWorld
 
 CLIENTS = 8
@@ -26,6 +27,7 @@ def world(cluster):
 
 def _request_bytes(host: str, port: int, body: bytes) -> bytes:
     head = (f"POST /api/v1/cases HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"Authorization: {AUTH['Authorization']}\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
     return head + body
 
@@ -65,7 +67,7 @@ def test_concurrent_clients_with_retries_and_dropped_connections_get_each_case_e
                     continue
                 conn = http.client.HTTPConnection(host, port, timeout=30)
                 try:
-                    conn.request("POST", "/api/v1/cases", body=body, headers={"Content-Type": "application/json"})
+                    conn.request("POST", "/api/v1/cases", body=body, headers={"Content-Type": "application/json", **AUTH})
                     resp = conn.getresponse()
                     data = json.loads(resp.read())
                     if resp.status in (200, 201):

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from gridwatch import coverage
+from tests.conftest import account_token
 from tests.factories import make_centre, make_department
 from tests.test_coverage import COUNTY_REACH, NORTH, SOUTH, T1, C1, TOWN_REACH
 
@@ -27,7 +28,16 @@ def api(conn, tiny, db_url, serve):
     make_centre(conn, "6207", "prefecture", 103.0, 36.0, status="established")
     coverage.recompute(conn, township_m=30_000, county_m=80_000)
     server = serve(db_url)
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    # who may write (issue 11): what-if scenarios are the planner's, the centre registry the admin's
+    tokens = {"/api/v1/scenarios": account_token(db_url, "planner", "planner"),
+              "/api/v1/centres": account_token(db_url, "admin", "admin")}
+
+    def sign(request: httpx.Request) -> None:
+        for prefix, token in tokens.items():
+            if request.method != "GET" and request.url.path.startswith(prefix):
+                request.headers["Authorization"] = f"Bearer {token}"
+
+    with httpx.Client(base_url=server.url, timeout=30, event_hooks={"request": [sign]}) as client:
         yield client
 
 

@@ -19,6 +19,7 @@ WRITES = {
     "mediation": {"INSERT", "UPDATE"}, "alert": {"INSERT", "UPDATE"}, "centre": {"INSERT", "UPDATE", "DELETE"},
     "centre_department": {"INSERT", "UPDATE", "DELETE"}, "data_version": {"INSERT", "UPDATE"},
     "case_event": {"INSERT"}, "hazard_event": {"INSERT"}, "personal_data_access": {"INSERT"},
+    "coverage_params": {"INSERT", "UPDATE"}, "grid_travel": {"INSERT", "UPDATE", "DELETE"},
 }
 # Append-only trails: the app role may never change or remove a row.
 TRAILS = ("case_event", "hazard_event", "alert_event", "personal_data_access", "mediation_history", "alert_ack_history")
@@ -75,7 +76,7 @@ def test_every_table_with_scoped_or_personal_data_forces_row_level_security(conn
     # tables the app role may write, other than those above and the shared registry/derived tables,
     # must be protected too: a new writable table is named here until it is classified
     derived = {"centre", "centre_department", "data_version", "case_day", "grid_coverage", "township_coverage",
-               "grid_neighbour", "grid_neighbour_state", "alert_silence"}
+               "grid_neighbour", "grid_neighbour_state", "alert_silence", "coverage_params", "grid_travel"}
     writable = [t for t in _tables(conn) if any(_has(conn, t, p) for p in ("INSERT", "UPDATE", "DELETE"))]
     forced = {r["relname"] for r in conn.cursor(row_factory=dict_row).execute(
         "SELECT relname FROM pg_class WHERE relforcerowsecurity").fetchall()}

@@ -65,6 +65,12 @@ WRITE_CAPABILITIES: tuple[tuple[str, str | None], ...] = (
     (r"POST /api/v1/m/reports", "report"),
     (r"POST /api/v1/m/all-clear", "checkin"),
     (r"POST /_dash-update-component", None),      # page callbacks: each checks what it does; RLS scopes the rest
+    # the workbench (issue 12): gridwatch.workbench.actions_for checks each action per role and case
+    (r"POST /api/v1/workbench/cases/[^/]+/actions", None),
+    (r"POST /api/v1/notifications/read", None),
+    (r"POST /api/v1/m/reports", "report"),
+    (r"POST /api/v1/m/all-clear", "checkin"),
+    (r"POST /api/v1/(cases|hazards)/[^/]+/attachments", None),   # reporters and handlers alike; RLS on the parent
 )
 # Writes anyone may send: the login form, logout, and Open311 (its route checks the api_key itself
 # and answers in GeoReport v2's error format: 401 without a key, 403 for a bad one).
