@@ -11,7 +11,8 @@ retried with the same client_request_id, some are reported twice at the same pla
 next action comes due after a few simulated hours and follows the lifecycle (accept, dispatch,
 sometimes return or escalate or extend, start, feedback, verify or rework, visit); a share is
 neglected, so some go overdue. A panel of grid workers checks in every simulated day; a few stop,
-so their grids go silent. Nothing is written except through HTTP.
+so their grids go silent. Nothing is written except through HTTP, by ``--clients`` clients at once
+(a slow answer delays one of them, not the arrivals).
 """
 
 from __future__ import annotations
@@ -23,13 +24,16 @@ import math
 import os
 import random
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from geo.coords import wgs84_to_gcj02
 from gridwatch import config, models
 from gridwatch.casemix import MIX_RURAL, MIX_URBAN, TITLES
 
@@ -62,6 +66,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speed", type=float, default=1.0,
                    help="simulated seconds per real second (default %(default)s: real time, so today's figures stay true)")
     p.add_argument("--workers", type=int, default=200, help="grid workers who check in every simulated day (default %(default)s)")
+    p.add_argument("--clients", type=int, default=CLIENTS,
+                   help="requests in flight at once, like that many independent clients (default %(default)s)")
     p.add_argument("--wait", action="store_true", help="wait for the server's /healthz first")
     p.add_argument("--wait-timeout", type=float, default=600, help="how long --wait waits (seconds, default %(default)s)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one)")
@@ -121,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"gridwatch simulate: set {args.token_env} to an operator's token (gridwatch tokens create NAME): "
               "the server refuses anonymous writes", file=sys.stderr)
         return 2
-    sim = Simulator(api, rate=rate, speed=args.speed, workers=args.workers, seed=args.seed, quiet=args.quiet,
+    sim = Simulator(api, rate=rate, speed=args.speed, workers=args.workers, seed=args.seed, quiet=args.quiet, clients=args.clients,
                     token=token, open311_key=os.environ.get(args.open311_key_env) or token)
     try:
         sim.setup()
@@ -146,6 +152,13 @@ def wait_for(api: str, timeout: float) -> bool:
     return False
 
 
+# The longest real interval whose arrivals one pass of the loop draws (after a stall, a suspended laptop …).
+MAX_CATCH_UP = 5.0
+# Independent clients: a new case or a case's next step is one job, run by the first free client, so
+# a slow answer holds up one client, not the arrivals (a case's steps still follow one another).
+CLIENTS = 8
+
+
 @dataclass(order=True)
 class Due:
     at: float
@@ -156,7 +169,8 @@ class Simulator:
     """Sends the traffic; ``stats`` counts what happened."""
 
     def __init__(self, api: str, *, rate: float = 1.0, speed: float = 720.0, workers: int = 200,
-                 seed: int | None = None, quiet: bool = False, token: str | None = None, open311_key: str | None = None):
+                 seed: int | None = None, quiet: bool = False, token: str | None = None, open311_key: str | None = None,
+                 clients: int = CLIENTS):
         self.api, self.rate, self.speed, self.n_workers, self.quiet = api, rate, speed, workers, quiet
         self.token, self.open311_key = token, open311_key or token
         self.rng = random.Random(seed)
@@ -165,6 +179,13 @@ class Simulator:
         self.state: dict[int, dict] = {}
         self.queue: list[Due] = []
         self.depts: dict[tuple[str, str], int | None] = {}
+        self.clients = max(1, int(clients))
+        self._lock = threading.Lock()           # stats and the queue, shared by the clients
+        self._failed: list[BaseException] = []
+
+    def _count(self, key: str) -> None:
+        with self._lock:
+            self.stats[key] += 1
 
     # -- HTTP ---------------------------------------------------------------------------------
     def _call(self, method: str, path: str, body=None, *, form: bool = False, headers: dict | None = None, tries: int = 5):
@@ -195,7 +216,7 @@ class Simulator:
             except (urllib.error.URLError, OSError):
                 if attempt == tries - 1:
                     raise
-                self.stats["retries"] += 1
+                self._count("retries")
                 time.sleep(0.2 * (attempt + 1))
         raise RuntimeError("unreachable")
 
@@ -235,23 +256,55 @@ class Simulator:
             sim0 = self.rng.uniform(0, 7 * 86400)
         tick = 0.2
         day_done = -1
-        last_report = start
-        while time.monotonic() - start < duration:
-            t0 = time.monotonic()
-            sim = sim0 + (t0 - start) * self.speed
-            arrivals = self._poisson(self.rate * rhythm(sim) * tick)
-            for _ in range(arrivals):
-                self._new_case(sim)
-            while self.queue and self.queue[0].at <= t0:
-                self._progress(heapq.heappop(self.queue).case_id)
-            sim_day = int(sim // 86400)
-            if sim_day != day_done:
-                self._checkins(sim_day - int(sim0 // 86400))
-                day_done = sim_day
-            if not self.quiet and t0 - last_report > 10:
-                last_report = t0
-                print(f"simulate: {json.dumps(self.stats, ensure_ascii=False)}", flush=True)
-            time.sleep(max(0.0, tick - (time.monotonic() - t0)))
+        last_report = last = start
+        pool = ThreadPoolExecutor(self.clients, thread_name_prefix="simulate")
+        jobs: set[Future] = set()
+        try:
+            while time.monotonic() - start < duration and not self._failed:
+                t0 = time.monotonic()
+                sim = sim0 + (t0 - start) * self.speed
+                # arrivals over the real time since the last draw, not one tick's worth: a pass that waited
+                # on a slow server must not thin the offered rate (at most MAX_CATCH_UP s after a stall)
+                arrivals = self._poisson(self.rate * rhythm(sim) * min(t0 - last, MAX_CATCH_UP))
+                last = t0
+                for _ in range(arrivals):
+                    self._submit(pool, jobs, self._new_case, sim)
+                while (case_id := self._due(t0)) is not None:
+                    self._submit(pool, jobs, self._progress, case_id)
+                sim_day = int(sim // 86400)
+                if sim_day != day_done:
+                    self._submit(pool, jobs, self._checkins, sim_day - int(sim0 // 86400))
+                    day_done = sim_day
+                if not self.quiet and t0 - last_report > 10:
+                    last_report = t0
+                    print(f"simulate: {json.dumps(self.stats, ensure_ascii=False)}", flush=True)
+                # a server that cannot keep up: wait for the clients rather than queue work without end
+                while len(jobs) > 4 * self.clients and time.monotonic() - start < duration:
+                    time.sleep(0.01)
+                time.sleep(max(0.0, tick - (time.monotonic() - t0)))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)    # work begun ends; work not begun is dropped
+        if self._failed:
+            raise self._failed[0]
+
+    def _submit(self, pool: ThreadPoolExecutor, jobs: set, fn, *args) -> None:
+        job = pool.submit(self._job, fn, *args)
+        jobs.add(job)
+        job.add_done_callback(jobs.discard)
+
+    def _job(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except (urllib.error.URLError, OSError):        # the server stayed away through the retries
+            self._count("errors")
+        except BaseException as exc:                     # a simulator bug: stop the run with it
+            self._failed.append(exc)
+
+    def _due(self, now: float) -> int | None:
+        with self._lock:
+            if self.queue and self.queue[0].at <= now:
+                return heapq.heappop(self.queue).case_id
+        return None
 
     def _poisson(self, lam: float) -> int:
         limit, k, p = math.exp(-lam), 0, self.rng.random()
@@ -286,17 +339,17 @@ class Simulator:
         grade = "red" if roll < 0.03 else ("orange" if roll < 0.15 else None)
         crid = f"sim-{uuid.UUID(int=rng.getrandbits(128))}"
         title = rng.choice(self.titles.get(category, [self.categories[category]["name_zh"]]))
-        self.stats["posted"] += 1
+        self._count("posted")
         if rng.random() < 0.1:                           # an Open311 client
             status, body = self._call("POST", "/open311/v2/requests.json", {
                 "service_code": category, "lat": f"{lat:.6f}", "long": f"{lon:.6f}", "description": title,
                 **({"api_key": self.open311_key} if self.open311_key else {})},
                 form=True, headers={"Idempotency-Key": crid})
             if status == 200 and body:
-                self.stats["open311"] += 1
+                self._count("open311")
                 self._track(int(body[0]["service_request_id"]), category, lon, lat, sim)
             else:
-                self.stats["errors"] += 1
+                self._count("errors")
             return
         payload = {"category": category, "lon": round(lon, 6), "lat": round(lat, 6), "title": title,
                    "channel": rng.choice(["simulator", "grid_worker", "grid_worker", "hotline", "window"]),
@@ -304,25 +357,23 @@ class Simulator:
         if grade:
             payload["grade"] = grade
         if rng.random() < 0.1:                           # an AMap/Tencent client: GCJ-02 coordinates
-            from geo.coords import wgs84_to_gcj02
-
             glon, glat = wgs84_to_gcj02(lon, lat)
             payload.update(lon=round(glon, 7), lat=round(glat, 7), coord_system="gcj02")
-            self.stats["gcj02"] += 1
+            self._count("gcj02")
         payload = _checked(models.CaseIn, payload)
         status, body = self._call("POST", "/api/v1/cases", payload)
         if rng.random() < 0.05 and status in (200, 201):  # a client that did not see the answer retries
-            self.stats["retries"] += 1
+            self._count("retries")
             status, body = self._call("POST", "/api/v1/cases", payload)
         if status in (200, 201):
             if body.get("possible_duplicate_of"):
-                self.stats["duplicates_flagged"] += 1
+                self._count("duplicates_flagged")
             self._track(body["id"], category, lon, lat, sim, body)
         else:
-            self.stats["errors"] += 1
+            self._count("errors")
 
     def _track(self, case_id: int, category: str, lon: float, lat: float, sim: float, body: dict | None = None) -> None:
-        self.stats["acknowledged"] += 1
+        self._count("acknowledged")
         if case_id in self.state:
             return
         self.recent = (self.recent + [{"lon": lon, "lat": lat, "category": category}])[-50:]
@@ -333,7 +384,8 @@ class Simulator:
 
     def _schedule(self, case_id: int, mean_sim_hours: float = 6.0) -> None:
         real = self.rng.expovariate(1 / mean_sim_hours) * 3600 / self.speed
-        heapq.heappush(self.queue, Due(time.monotonic() + real, case_id))
+        with self._lock:
+            heapq.heappush(self.queue, Due(time.monotonic() + real, case_id))
 
     def _department(self, case: dict, kind: str) -> int | None:
         for region in (case.get("township_code"), case.get("county_code"), case.get("prefecture_code")):
@@ -423,11 +475,11 @@ class Simulator:
         body = {k: v for k, v in body.items() if v is not None}
         status, out = self._call("POST", f"/api/v1/cases/{case_id}/actions", _checked(models.ActionIn, body))
         if status == 200:
-            self.stats["actions"] += 1
+            self._count("actions")
             info["state"] = out["case"]["state"]
             info["case"] = out["case"]
         else:
-            self.stats["refused_actions"] += 1
+            self._count("refused_actions")
             _, case = self._call("GET", f"/api/v1/cases/{case_id}")
             if case and "state" in case:
                 info["state"], info["case"] = case["state"], case
@@ -444,6 +496,6 @@ class Simulator:
             status, _ = self._call("POST", "/api/v1/checkins",
                                    _checked(models.CheckinIn, {"grid_code": w["grid"], "worker": w["name"], "kind": kind}))
             if status in (200, 201):
-                self.stats["checkins"] += 1
+                self._count("checkins")
             else:
-                self.stats["errors"] += 1
+                self._count("errors")
