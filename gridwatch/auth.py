@@ -26,6 +26,7 @@ import psycopg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from geo.codes import BadRegionCodeText, parse_region_code
 from gridwatch import config
 from gridwatch.db import load_sql, transaction
 
@@ -140,14 +141,12 @@ def _region_level(conn: psycopg.Connection, code: str) -> str | None:
 
 
 def _normalise_region(code: str) -> str:
-    """Accept a plain code or a six-digit GB/T 2260 code padded with zeros (620700 → 6207)."""
-    code = (code or "").strip()
-    if len(code) == 6 and code.isdigit():
-        if code.endswith("0000"):
-            return code[:2]
-        if code.endswith("00"):
-            return code[:4]
-    return code
+    """Accept a plain code or a six-digit GB/T 2260 code padded with zeros (620700 → 6207), through the
+    one parser; anything else comes back as given, for the level check to refuse by name."""
+    try:
+        return parse_region_code(code)
+    except BadRegionCodeText:
+        return (code or "").strip()
 
 
 def _check_scope(conn, role: str, region_code: str | None, department_id: int | None) -> tuple[str | None, int | None]:

@@ -25,7 +25,7 @@ from gridwatch.coverage import COUNTY_TIER, CentreLoadError, CoverageError, Hypo
 from gridwatch.db import transaction
 from gridwatch.display import geodesic_circle
 from gridwatch.i18n import fmt_number, fmt_percent, register, t
-from gridwatch.regions import canonical_or_raw
+from gridwatch.regions import BadRegionCode, canonical_or_raw
 
 dash.register_page(__name__, path="/coverage", path_template="/coverage/<code>", name="覆盖规划",
                    nav_key="nav.coverage", order=30, title="综治中心覆盖 · gridwatch")
@@ -315,7 +315,7 @@ def load(code, extra, _refresh, township_km, county_km, lang):
         with transaction(pool(), readonly=True) as conn:
             th = _thresholds(conn, township_km, county_km)
             return jsonable(fetch_view(conn, code or "62", extra or [], th)), "", True
-    except CoverageError as exc:
+    except (CoverageError, BadRegionCode) as exc:      # a malformed code in the URL: shown, like a bad reach
         return no_update, str(exc), False
     except LookupError:
         return {"status": "unknown", "code": code}, "", True

@@ -14,6 +14,7 @@ from gridwatch.api.auth import acting_user, current_principal
 from gridwatch.api.errors import ApiRoute, json_response
 from gridwatch.models import ActionIn, BatchIn, CaseIn
 from gridwatch.db import transaction
+from gridwatch.regions import canonical_or_raw
 
 __all__ = ["router", "CaseIn", "ActionIn", "region_column"]
 
@@ -106,6 +107,7 @@ def query_cases(request: Request, state: str | None = None, category: str | None
     if client_request_id is not None:   # a client's idempotency keys answer that client only (issue 11)
         where.append(sql.SQL("coalesce(created_by, 0) = coalesce(gridwatch_user_id(), 0)"))
     if region:
+        region = canonical_or_raw(region)      # the one parser (620700 → 6207); a malformed code is refused below
         column = region_column(region)
         if column is not None:
             where.append(sql.SQL("{} = %s").format(column))

@@ -23,10 +23,11 @@ from fastapi import APIRouter, Query, Request, Response
 
 from gridwatch import coverage
 from gridwatch.api.errors import ApiRoute, json_response
-from gridwatch.coverage import CoverageError, Hypothetical, Thresholds
+from gridwatch.coverage import Hypothetical, Thresholds
 from gridwatch.db import transaction
 from gridwatch.errors import NotFound
 from gridwatch.models import CentreIn, CentreLevel, CentrePatch, CentreStatus, SaveIn, ScenarioCentreIn, ScenarioIn
+from gridwatch.regions import check_code
 
 __all__ = ["router", "coverage_map", "gaps_geopackage"]
 
@@ -56,6 +57,7 @@ def _thresholds(township_km: float | None, county_km: float | None, conn) -> Thr
 def get_coverage(request: Request, code: str, scenario: str | None = None,
                  township_km: float | None = Query(None, gt=0, le=200, description="reach of township centres, km"),
                  county_km: float | None = Query(None, gt=0, le=200, description="reach of county and higher centres, km")):
+    code = check_code(code)
     with transaction(_pool(request), readonly=True) as conn:
         return json_response(coverage.region_coverage(conn, code, scenario=scenario,
                                                       thresholds=_thresholds(township_km, county_km, conn)))
@@ -65,6 +67,7 @@ def get_coverage(request: Request, code: str, scenario: str | None = None,
 def get_gaps(request: Request, code: str, scenario: str | None = None,
              township_km: float | None = Query(None, gt=0, le=200), county_km: float | None = Query(None, gt=0, le=200),
              simplify: float = Query(0.0, ge=0, le=0.1, description="extra simplification tolerance, degrees")):
+    code = check_code(code)
     with transaction(_pool(request), readonly=True) as conn:
         ev = coverage.evaluate(conn, code, scenario=scenario, thresholds=_thresholds(township_km, county_km, conn),
                                with_gaps=True, gap_simplify_deg=simplify)
@@ -79,6 +82,7 @@ def get_gaps(request: Request, code: str, scenario: str | None = None,
 @router.get("/api/v1/coverage/{code}/sites", summary="The k best new sites for centres (greedy maximal coverage) and the coverage with them")
 def get_sites(request: Request, code: str, k: int = Query(3, ge=1, le=50), level: Level = "township",
               weight: Literal["area", "population"] = "area", scenario: str | None = None):
+    code = check_code(code)
     with transaction(_pool(request), readonly=True) as conn:
         sites = coverage.suggest_sites(conn, code, k, scenario=scenario, level=level, weight=weight)
         before = coverage.evaluate(conn, code, scenario=scenario)
@@ -139,6 +143,7 @@ def delete_scenario(request: Request, name: str):
 @router.get("/api/v1/centres", summary="The centre registry (or a scenario's centres), filtered by region, level and status")
 def get_centres(request: Request, region: str | None = None, level: Level | None = None, status: Status | None = None,
                 scenario: str | None = None, limit: int = Query(5000, ge=1, le=20000)):
+    region = None if region is None else check_code(region)
     with transaction(_pool(request), readonly=True) as conn:
         return json_response(coverage.list_centres(conn, region=region, level=level, status=status, scenario=scenario, limit=limit))
 
@@ -264,17 +269,11 @@ def gaps_geopackage(conn, code: str, scenario: str | None = None) -> bytes:
             os.unlink(path)
 
 
-def _check_export_code(code: str) -> str:
-    if not code.isdigit():
-        raise CoverageError(f"region code {code!r} is not a region code: use digits such as 62, 6201, 620102")
-    return code
-
-
 @router.get("/export/coverage/{code}.html", summary="A self-contained coverage map (folium; opens with no network)")
 def export_html(request: Request, code: str, scenario: str | None = None):
     from gridwatch.reports import offline_html   # heavy (folium, plotly's JavaScript): loaded only for the export
 
-    _check_export_code(code)
+    code = check_code(code)
     with transaction(_pool(request), readonly=True) as conn:
         m = coverage_map(conn, code, scenario)
         name = coverage.region_info(conn, code)["name"]
@@ -285,7 +284,7 @@ def export_html(request: Request, code: str, scenario: str | None = None):
 
 @router.get("/export/coverage/{code}.gpkg", summary="The gap polygons (and centres) of a region as a GeoPackage")
 def export_gpkg(request: Request, code: str, scenario: str | None = None):
-    _check_export_code(code)
+    code = check_code(code)
     with transaction(_pool(request), readonly=True) as conn:
         data = gaps_geopackage(conn, code, scenario)
     return Response(data, media_type="application/geopackage+sqlite3",

@@ -13,6 +13,7 @@ from gridwatch.api.auth import acting_user
 from gridwatch.api.errors import ApiRoute, json_response
 from gridwatch.models import HazardActionIn, HazardIn
 from gridwatch.db import transaction
+from gridwatch.regions import canonical_or_raw
 
 __all__ = ["router", "HazardIn", "HazardActionIn"]
 
@@ -35,6 +36,7 @@ def query_hazards(request: Request, kind: str | None = None, grade: str | None =
             where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
             params.append(value)
     if region:
+        region = canonical_or_raw(region)      # the one parser (620700 → 6207); a malformed code is refused below
         column = region_column(region)
         if column is not None:
             where.append(sql.SQL("{} = %s").format(column))

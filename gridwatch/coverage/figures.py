@@ -25,6 +25,7 @@ from gridwatch.coverage.reach import (
 from gridwatch.coverage.travel import has_roads, recompute_travel, travel_figures
 from gridwatch.db import transaction
 from gridwatch.errors import NotFound
+from gridwatch.regions import check_code
 
 __all__ = ["stored_thresholds", "recompute", "refresh", "region_info", "institutional", "Evaluation", "evaluate",
            "region_coverage", "suggest_sites"]
@@ -124,11 +125,12 @@ def refresh(conn, points: Iterable[tuple[float, float, str]], centre_ids: Iterab
 
 def region_info(conn, code: str) -> dict:
     """code, name, level and parent of a region at a coverage level; CoverageError if there is none."""
-    if not isinstance(code, str) or not code.isdigit():
-        raise CoverageError(f"region code {code!r} is not a region code: use digits such as 62, 6201, 620102")
+    code = check_code(code)     # the one parser: 620000 → 62; malformed → BadRegionCode (400)
     row = _x(conn, "SELECT code, name, level, parent_code FROM region WHERE code = %s", (code,)).fetchone()
     if row is None:
-        raise NotFound(f"region code {code!r} is not in the database: load the hierarchy (gridwatch etl gansu) or check the code")
+        raise NotFound(f"region code {code!r} is not in the database: load the hierarchy (gridwatch etl gansu) or check the code",
+                       message_zh=f"区划 {code} 不存在", field="code", value=code,
+                       fix="use a loaded code, e.g. 62 (甘肃省), or load the hierarchy with `gridwatch etl gansu`")
     if row["level"] not in COVERAGE_LEVELS:
         raise CoverageError(f"region {code} ({row['name']}) is a {row['level']}: coverage is reported for "
                             f"{', '.join(COVERAGE_LEVELS)}; use its township {code[:9]}")

@@ -23,6 +23,7 @@ from gridwatch.coverage.reach import (
 from gridwatch.db import transaction
 from gridwatch.errors import Invalid, NotFound
 from gridwatch.models import FIX_BY_TYPE, CentreIn, CentreLevel, CentreStatus
+from gridwatch.regions import check_code
 
 __all__ = [
     "CentreRow", "CentreLoadError", "LEVELS", "STATUSES", "NEAR_M", "parse_row", "validate", "write_centres",
@@ -238,8 +239,8 @@ def list_centres(conn, *, region: str | None = None, level: str | None = None, s
         raise CoverageError(f"level {level!r} is not a centre level; use one of {', '.join(CENTRE_LEVELS)}")
     if status is not None and status not in ("planned", "established", "entity"):
         raise CoverageError(f"status {status!r} is not known: use planned, established or entity")
-    if region is not None and not region.isdigit():
-        raise CoverageError(f"region {region!r} is not a region code: use digits such as 62, 6201, 620102")
+    if region is not None:
+        region = check_code(region)     # the one parser (620000 → 62)
     if scenario is not None:
         _check_scenario_name(scenario)
     q = _CENTRE_SELECT + """
