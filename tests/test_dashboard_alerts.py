@@ -69,12 +69,13 @@ def test_the_alerts_page_lists_each_alert_with_its_numbers_and_an_operator_ackno
     page.click(f"#alerts-alert-{spike['id']} .alert-ack")
     wait_until(lambda: conn.execute("SELECT acknowledged_by FROM alert WHERE id = %s", (spike["id"],)).fetchone()["acknowledged_by"],
                message="the acknowledgement stored")
-    assert conn.execute("SELECT acknowledged_by FROM alert WHERE id = %s", (spike["id"],)).fetchone()["acknowledged_by"] == "值班员赵六"
+    # the signed-in user acknowledges (issue 11), whatever the operator box says
+    assert conn.execute("SELECT acknowledged_by FROM alert WHERE id = %s", (spike["id"],)).fetchone()["acknowledged_by"] == "test_operator"
     # acknowledged alerts leave the default list; "show acknowledged" brings it back, marked
     wait_until(lambda: page.locator(f"#alerts-alert-{spike['id']}").count() == 0, message="the acknowledged alert leaves the list")
     page.click("#alerts-show-acked input")
     wait_until(lambda: page.locator(f"#alerts-acked-{spike['id']}").count() == 1, message="the acknowledged alert shown as such")
-    assert "值班员赵六" in page.inner_text(f"#alerts-acked-{spike['id']}")
+    assert "test_operator" in page.inner_text(f"#alerts-acked-{spike['id']}")
     page.screenshot_to("alerts")
 
 
