@@ -97,14 +97,16 @@ def _rate(value: str | float) -> float | str:
     return rate
 
 
-def history_rate(api: str) -> float:
+def history_rate(api: str, token: str | None = None) -> float:
     """Cases per second matching the history: the province's mean new cases a day over the last
-    30 local days (``GET /api/v1/kpi/<province>``) ÷ 86,400; 220 a day without history."""
+    30 local days (``GET /api/v1/kpi/<province>``, read with the simulator's token: the database
+    shows anonymous readers no cases) ÷ 86,400; 220 a day without history."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(api + "/api/v1/regions", timeout=30) as r:
+        with urllib.request.urlopen(urllib.request.Request(api + "/api/v1/regions", headers=headers), timeout=30) as r:
             top = json.loads(r.read())
         code = (top[0] if isinstance(top, list) else (top.get("regions") or top.get("children") or [top])[0])["code"]
-        with urllib.request.urlopen(f"{api}/api/v1/kpi/{code}", timeout=60) as r:
+        with urllib.request.urlopen(urllib.request.Request(f"{api}/api/v1/kpi/{code}", headers=headers), timeout=60) as r:
             spark = json.loads(r.read())["kpi"]["sparkline"]
         days = [d["new"] for d in spark[:-1]]     # whole days only: today is not over
         per_day = sum(days) / len(days) if days and sum(days) else DEFAULT_CASES_PER_DAY
@@ -119,14 +121,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"gridwatch simulate: {api}/healthz did not answer 200 within {args.wait_timeout:g} s; "
               "start the server with `gridwatch serve` (or `gridwatch up`)", file=sys.stderr)
         return 2
-    rate = history_rate(api) if args.rate == "auto" else args.rate
-    if not args.quiet:
-        print(f"simulate: {rate * 86400:.0f} new cases a day ({rate:.5f}/s), clock × {args.speed:g}", flush=True)
     token = os.environ.get(args.token_env) or None
     if not token:
         print(f"gridwatch simulate: set {args.token_env} to an operator's token (gridwatch tokens create NAME): "
               "the server refuses anonymous writes", file=sys.stderr)
         return 2
+    rate = history_rate(api, token) if args.rate == "auto" else args.rate
+    if not args.quiet:
+        print(f"simulate: {rate * 86400:.0f} new cases a day ({rate:.5f}/s), clock × {args.speed:g}", flush=True)
     sim = Simulator(api, rate=rate, speed=args.speed, workers=args.workers, seed=args.seed, quiet=args.quiet, clients=args.clients,
                     token=token, open311_key=os.environ.get(args.open311_key_env) or token)
     try:

@@ -6,6 +6,7 @@ briefly and then wait in the ticker, and the map follows the tour. Also makes do
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from tests.conftest import ROOT, wait_until
+from tests.conftest import ROOT, TEST_TOKEN, wait_until
 
 SAMPLE_SECONDS = 2.0
 WATCH_SECONDS = 60.0          # at each size: two minutes in all
@@ -70,7 +71,8 @@ def test_the_wall_shows_its_map_most_of_the_time_while_red_items_arrive_and_noth
     sim = subprocess.Popen(
         [sys.executable, "-m", "gridwatch.cli", "simulate", "--api", server.url, "--rate", "3", "--speed", "720",
          "--workers", "20", "--seed", "14", "--quiet", "--duration", str(2 * WATCH_SECONDS + 40)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "GRIDWATCH_SIM_TOKEN": TEST_TOKEN})     # acts as the test suite's operator
     page = browser_page
     (ROOT / "tests/artifacts").mkdir(exist_ok=True)
     (ROOT / "tests/artifacts/wall-steady.png").unlink(missing_ok=True)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gridwatch import simulate
+from tests.conftest import TEST_TOKEN
 from tests.factories import make_case
 
 
@@ -20,7 +21,7 @@ def test_the_default_pace_is_real_time_at_the_historys_daily_volume(serve, db_ur
         for i in range(6):
             make_case(conn, lon=101.0 + 0.1 * i, lat=38.0, reported_at=noon)
     server = serve(db_url)
-    assert simulate.history_rate(server.url) * 86400 == pytest.approx(6.0)
+    assert simulate.history_rate(server.url, TEST_TOKEN) * 86400 == pytest.approx(6.0)
     p = argparse.ArgumentParser()
     simulate.add_arguments(p)
     args = p.parse_args([])
@@ -30,7 +31,7 @@ def test_the_default_pace_is_real_time_at_the_historys_daily_volume(serve, db_ur
 
 def test_without_history_the_pace_is_the_demos_daily_volume_and_a_bad_rate_is_refused(serve, db_url, tiny):
     server = serve(db_url)
-    assert simulate.history_rate(server.url) * 86400 == pytest.approx(simulate.DEFAULT_CASES_PER_DAY)
+    assert simulate.history_rate(server.url, TEST_TOKEN) * 86400 == pytest.approx(simulate.DEFAULT_CASES_PER_DAY)
     p = argparse.ArgumentParser()
     simulate.add_arguments(p)
     with pytest.raises(SystemExit):
