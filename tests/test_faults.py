@@ -22,7 +22,7 @@ import pytest
 from psycopg import sql
 
 from gridwatch.cluster import free_port
-from tests.conftest import ROOT, GiveUp, wait_until
+from tests.conftest import ROOT, GiveUp, ensure_test_identity, wait_until
 
 CLIENT_TIMEOUT = 15.0   # seconds: no request may take longer than this, whatever happens to the server or the database
 
@@ -43,6 +43,7 @@ def _category(db_url: str) -> str:
 
 
 def _start_server(db_url: str, port: int, log: Path) -> subprocess.Popen:
+    ensure_test_identity(db_url)   # the test operator whose token this process's requests carry (tests/conftest.py)
     env = {**os.environ, "DATABASE_URL": db_url, "GRIDWATCH_PORT": str(port)}
     proc = subprocess.Popen([sys.executable, "-m", "gridwatch.cli", "serve", "--port", str(port)],
                             stdout=log.open("a"), stderr=subprocess.STDOUT, env=env, cwd=ROOT)
