@@ -20,6 +20,7 @@ from dashboard.shell import layout as shell_layout
 from dashboard.shell import prime_dash_pages
 from gridwatch import __version__, config
 from gridwatch.api.auth import IdentityMiddleware
+from gridwatch.api.hardening import HardeningMiddleware
 from gridwatch.api.errors import install_error_handlers
 from gridwatch.db import app_url_for, database_url, open_pool
 from gridwatch.cache import open_cache
@@ -87,6 +88,9 @@ def create_app(url: str | None = None) -> FastAPI:
         serve_locally=True,
     )
     app.layout = shell_layout
+    # Added after Dash's own middleware (which reads JSON bodies) so it is the outermost layer: the body
+    # limit, 415/strict JSON, Origin check, heavy queue and security headers come before anything else.
+    server.add_middleware(HardeningMiddleware)
     server.state.dash_app = app
     server.state.settings = {s.name: config.get(s.name) for s in config.SETTINGS if s.name != "DATABASE_URL"}
     return server
