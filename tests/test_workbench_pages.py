@@ -170,3 +170,103 @@ def test_a_page_outside_ones_role_is_refused_with_a_clear_message_and_the_menu_h
         page.goto(server.url + "/intake")
         page.wait_for_selector("#wb-refused")
         assert page.locator("#shell-nav-workbench").count() == 1 and page.locator("#shell-nav-intake").count() == 0
+
+
+def _county_cases(conn, n=3):
+    from gridwatch import intake
+    from gridwatch.db import transaction
+
+    ids = []
+    for k in range(n):
+        with transaction(conn):
+            case, _ = intake.create_case(conn, {"category": "neighbour", "lon": 103.2 + k * 0.1, "lat": 38.2, "channel": "hotline",
+                                                "handling_level": "county", "title": f"邻里纠纷第{k + 1}件",
+                                                "reporter_name": "王某"}, actor="窗口")
+        ids.append(case["id"])
+    return ids
+
+
+def tab_to(page, selector: str, limit: int = 80) -> None:
+    """Press Tab until ``selector`` has the focus (keyboard only), and check the focus is visible."""
+    trail = []
+    for _ in range(limit):
+        trail.append(page.evaluate("() => (document.activeElement.id || document.activeElement.className || document.activeElement.tagName).toString().slice(0, 40)"))
+        if page.evaluate("(s) => document.activeElement && document.activeElement.matches(s)", selector):
+            style = page.evaluate("""() => { let e = document.activeElement;
+                if (e.classList.contains('dash-dropdown-focus-target')) e = e.nextElementSibling;   // drawn on the dropdown
+                const s = getComputedStyle(e); return [s.outlineStyle, s.outlineWidth]; }""")
+            assert style[0] != "none" and style[1] != "0px", f"no visible focus on {selector}: {style}"
+            return
+        page.keyboard.press("Tab")
+    seen = page.evaluate("() => document.activeElement.outerHTML.slice(0, 120)")
+    raise AssertionError(f"Tab never reached {selector} (focus ended on {seen}; went {trail[:40]})")
+
+
+def test_the_workbench_is_used_with_the_keyboard_alone(chromium, world, conn):
+    server, sid = world["server"], world["sid"]
+    ids = _county_cases(conn)
+    with signed_in(chromium, server, sid["ganzhou"]) as page:
+        page.goto(server.url + "/workbench")
+        page.wait_for_selector(f"#workbench-open-{ids[2]}")
+        assert "j/k" in page.inner_text("#workbench-shortcuts")
+        wait_until(lambda: "剩余" in page.inner_text(f"#workbench-select .wb-row:has(#workbench-open-{ids[0]}) .wb-due"),
+                   message="the deadline counting down")
+        page.screenshot_to("workbench-queue")
+        page.keyboard.press("/")
+        assert page.evaluate("document.activeElement.id") == "workbench-filter"
+        page.keyboard.type("第2件")
+        wait_until(lambda: page.locator("#workbench-select .wb-row").count() == 1, message="the filter to leave one case")
+        page.keyboard.press("Escape")                   # clears the search box and leaves it: all three again
+        wait_until(lambda: page.locator("#workbench-select .wb-row").count() == 3, message="the filter cleared")
+        page.keyboard.press("j")
+        page.keyboard.press("j")
+        wait_until(lambda: page.evaluate("document.activeElement.id") == f"workbench-open-{ids[1]}", message="j to reach the 2nd row")
+        page.keyboard.press("x")
+        page.keyboard.press("a")                        # bulk accept the selected case
+        wait_until(lambda: "已处理 1 件" in page.inner_text("#workbench-bulk-message"), message="the bulk accept")
+        assert lifecycle.get_case(conn, ids[1])["state"] == "accepted"
+        assert lifecycle.get_case(conn, ids[0])["state"] == "reported"
+        # switch to the 待分派 queue with its number key, open the case with Enter, dispatch it with Tab and Enter
+        page.keyboard.press("2")
+        wait_until(lambda: page.locator(f"#workbench-open-{ids[1]}").count() == 1 and page.locator("#workbench-select .wb-row").count() == 1,
+                   message="the 待分派 queue")
+        page.keyboard.press("j")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("button.case-do[data-action=dispatch]")
+        tab_to(page, "button.case-do[data-action=dispatch]")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#case-form:not([hidden])")
+        tab_to(page, "#case-department")
+        page.keyboard.press("ArrowDown")                 # opens the list; typing searches it
+        page.keyboard.type("甘州区水务局")
+        page.keyboard.press("Enter")
+        wait_until(lambda: "甘州区水务局" in page.inner_text("#case-department"), message="the department chosen by keyboard")
+        tab_to(page, "#case-note")
+        page.keyboard.type("请区水务局核实")
+        tab_to(page, "#case-submit")
+        page.keyboard.press("Enter")
+        wait_until(lambda: lifecycle.get_case(conn, ids[1])["state"] == "dispatched", message="dispatched by keyboard")
+        assert lifecycle.get_case(conn, ids[1])["department_id"] == world["dept"]["water"]
+
+
+def test_every_workbench_page_speaks_chinese_and_english(chromium, world, conn):
+    server, sid = world["server"], world["sid"]
+    cid = _county_cases(conn, 1)[0]
+    pages = [("/workbench", "#workbench-title", "我的工作台", "My workbench"),
+             ("/intake", "#intake-title", "统一受理 · 窗口登记", "Window intake"),
+             (f"/workbench/case/{cid}", "#case-actions-title", "可执行的操作", "Actions you can take now")]
+    with signed_in(chromium, server, sid["ganzhou"]) as page:
+        for path, selector, zh, en in pages:
+            page.goto(server.url + path)
+            wait_until(lambda: page.inner_text(selector) == zh, message=f"{path} in Chinese")
+            page.click("#shell-lang-button")
+            wait_until(lambda: page.inner_text(selector) == en, message=f"{path} in English")
+            assert page.inner_text("#shell-role") == "Centre operator"
+            page.click("#shell-lang-button")
+            wait_until(lambda: page.inner_text(selector) == zh, message=f"{path} back in Chinese")
+    with signed_in(chromium, server, sid["lanzhou"], width=360, height=740) as page:
+        page.goto(server.url + "/m")
+        wait_until(lambda: page.inner_text("#m-all-clear") == "无事报平安", message="the phone in Chinese")
+        page.click("#m-lang")
+        wait_until(lambda: page.inner_text("#m-all-clear") == "All clear today", message="the phone in English")
+        assert page.inner_text("#m-l-tasks") == "My tasks"

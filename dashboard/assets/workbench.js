@@ -34,7 +34,7 @@
   new MutationObserver(function () { tick(); }).observe(document.documentElement, {childList: true, subtree: true});
 
   // ------------------------------------------------------------------ workbench shortcuts
-  function rows() { return Array.prototype.slice.call(document.querySelectorAll('#workbench-select .wb-row')); }
+  function rows() { return Array.prototype.slice.call(document.querySelectorAll('#workbench-select label')); }
   function focusRow(step) {
     var list = rows(); if (!list.length) return;
     var i = list.findIndex(function (r) { return r.contains(document.activeElement); });

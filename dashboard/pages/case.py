@@ -223,7 +223,7 @@ def _body(d: dict, lang: str, place: str, outline: dict | None):
         html.Span("", className="wb-due big", **({"data-due": (c["deadline"] or c["respond_by"]).isoformat()}
                                                   if (c["deadline"] or c["respond_by"]) and c["state"] not in ("closed", "rejected") else {})),
         html.Div([
-            html.Div([html.Dl([x for k, v in rows for x in (html.Dt(t(k, lang)), html.Dd(v, id=f"case-{k.split('.')[1]}"))]),
+            html.Div([html.Dl([x for k, v in rows for x in (html.Dt(t(k, lang)), html.Dd(v, id=f"case-fact-{k.split('.')[1]}"))]),
                       html.P(c.get("description") or "", className="case-desc")], className="case-facts"),
             dcc.Graph(figure=fig, id="case-map", config={"displayModeBar": False}, className="case-map"),
         ], className="case-top"),
