@@ -33,6 +33,8 @@ register({
     "nav.workbench": {"zh": "工作台", "en": "Workbench"},
     "wb.title": {"zh": "我的工作台", "en": "My workbench"},
     "wb.stage.all": {"zh": "全部", "en": "All"},
+    "wb.user": {"zh": "{name} · {role}", "en": "{name} · {role}"},
+    "wb.intake": {"zh": "＋ 窗口登记", "en": "+ Register a case"},
     "wb.filter": {"zh": "筛选（编号、标题、类别）", "en": "Filter (ref, title, category)"},
     "wb.grade.all": {"zh": "全部等级", "en": "All grades"},
     "wb.sort.due": {"zh": "按期限（最急在前）", "en": "By deadline (soonest first)"},
@@ -49,6 +51,16 @@ register({
     "wb.shortcuts": {"zh": "快捷键：/ 筛选 · j/k 上下移动 · Enter 打开 · x 勾选 · a 批量受理 · 1–7 切换队列 · n 通知",
                      "en": "Keys: / filter · j/k move · Enter open · x select · a bulk accept · 1–7 switch queue · n notifications"},
 })
+
+
+def _grade_options(lang: str) -> list[dict]:
+    zh = lang == "zh"
+    return [{"label": t("wb.grade.all", lang), "value": ""}] + \
+        [{"label": (v[0] + "色") if zh else v[1], "value": k} for k, v in GRADE_NAMES.items()]
+
+
+def _sort_options(lang: str) -> list[dict]:
+    return [{"label": t(f"wb.sort.{k}", lang), "value": k} for k in ("due", "reported", "grade")]
 
 
 def layout(stage: str | None = None, **_):
@@ -72,8 +84,10 @@ def layout(stage: str | None = None, **_):
         html.Div(id="workbench-tabs", className="wb-tabs", role="tablist"),
         html.Div([
             dcc.Input(id="workbench-filter", type="search", debounce=False, className="wb-filter"),
-            dcc.Dropdown(id="workbench-grade", clearable=False, value="", className="wb-grade", searchable=False),
-            dcc.Dropdown(id="workbench-sort", clearable=False, value="due", className="wb-sort", searchable=False),
+            dcc.Dropdown(id="workbench-grade", clearable=False, value="", className="wb-grade", searchable=False,
+                         options=_grade_options("zh")),
+            dcc.Dropdown(id="workbench-sort", clearable=False, value="due", className="wb-sort", searchable=False,
+                         options=_sort_options("zh")),
             html.Span(id="workbench-bulk-label", className="muted"),
             *[html.Button(id=f"workbench-bulk-{a}", n_clicks=0, className="button wb-bulk") for a in BULK],
             html.Span(id="workbench-bulk-message", role="status", className="wb-message"),
@@ -173,9 +187,7 @@ def pick_stage(clicks):
 def label(lang):
     who = session.principal()
     zh = lang == "zh"
-    grades = [{"label": t("wb.grade.all", lang), "value": ""}] + \
-        [{"label": (v[0] + "色") if zh else v[1], "value": k} for k, v in GRADE_NAMES.items()]
-    sorts = [{"label": t(f"wb.sort.{k}", lang), "value": k} for k in ("due", "reported", "grade")]
+    grades, sorts = _grade_options(lang), _sort_options(lang)
     user = t("wb.user", lang, name=who.username, role=t(f"role.{who.role}", lang)) if who else ""
     return (t("wb.title", lang), user, t("wb.filter", lang), grades, sorts, t("wb.bulk", lang),
             *[t(f"wb.action.{a}", lang) for a in BULK], t("wb.shortcuts", lang), t("wb.intake", lang))
