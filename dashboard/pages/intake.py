@@ -30,7 +30,8 @@ from gridwatch.reports import local_time
 dash.register_page(__name__, path="/intake", name="窗口受理", nav_key="nav.intake", order=15, title="窗口受理 · gridwatch",
                    roles=("operator",))
 
-CHANNELS = (("window", "intake.ch.window"), ("hotline", "intake.ch.phone"), ("referral", "intake.ch.12345"))
+CHANNELS = (("window", "intake.ch.window"), ("hotline", "intake.ch.phone"), ("referral", "intake.ch.12345"),
+            ("petition", "intake.ch.petition"), ("grid_worker", "intake.ch.grid"))
 PARTY_ROLES = ("applicant", "respondent", "third")
 
 register({
@@ -40,6 +41,8 @@ register({
     "intake.ch.window": {"zh": "窗口来访", "en": "Walk-in"},
     "intake.ch.phone": {"zh": "来电", "en": "Telephone"},
     "intake.ch.12345": {"zh": "12345 热线", "en": "12345 hotline"},
+    "intake.ch.petition": {"zh": "信访转办", "en": "From the petitions bureau"},
+    "intake.ch.grid": {"zh": "网格员上报", "en": "From a grid worker"},
     "intake.category": {"zh": "类别（可输入搜索）", "en": "Category (type to search)"},
     "intake.grade": {"zh": "等级（按类别建议）", "en": "Grade (suggested by the category)"},
     "intake.subject": {"zh": "事由（标题）", "en": "Subject"},
