@@ -30,7 +30,7 @@ from typing import Any
 
 import psycopg
 
-from gridwatch import attachments, checkins
+from gridwatch import attachments, checkins, hazards
 from gridwatch import cases as lifecycle
 from gridwatch.auth import Principal
 from gridwatch.db import fetch_all, load_sql
@@ -39,7 +39,8 @@ from gridwatch.i18n import register
 
 __all__ = [
     "STAGES", "STAGE_NAMES", "ACTION_NAMES", "Forbidden", "operator_level", "queue", "queue_counts", "actions_for",
-    "act", "convene", "assignments", "departments_serving", "case_detail", "MY_ACTIONS",
+    "act", "convene", "assignments", "departments_serving", "case_detail", "MY_ACTIONS", "case_hazards", "match_places",
+    "nearby_cases", "region_outline", "place_names",
 ]
 
 HERE = Path(__file__).resolve().parent
@@ -59,6 +60,8 @@ MY_ACTIONS = {
     "part_done": ("完成分工", "Part done"),
     "decline": ("退回分工", "Decline the part"),
     "follow_up": ("跟踪回访核查", "Follow-up check"),
+    "register_hazard": ("登记隐患", "Register a hazard"),
+    "close_out_hazard": ("隐患销号", "Close out a hazard"),
 }
 LIFECYCLE_EN = {
     "accept": "Accept", "reject": "Reject", "merge": "Merge duplicate", "dispatch": "Dispatch", "return": "Return",
@@ -154,6 +157,7 @@ def actions_for(conn: psycopg.Connection, who: Principal, case: dict) -> list[st
             out = [a for a in out if a != "merge"] + ["merge"]   # still possible, naming the original
         if case["state"] in ("accepted", "returned", "dispatched", "in_progress"):
             out.append("convene")
+        out += _hazard_actions(conn, who, case)
     elif who.role == "department" and who.can("act") and who.department_id is not None:
         if case.get("department_id") == who.department_id:
             out = [a for a in allowed if a in DEPARTMENT_ACTIONS]
@@ -164,8 +168,31 @@ def actions_for(conn: psycopg.Connection, who: Principal, case: dict) -> list[st
                 out += ["report_in", "decline"]
             elif state == "reported_in":
                 out += ["part_done"]
+        if case.get("department_id") == who.department_id or mine:
+            out += _hazard_actions(conn, who, case)
     elif who.role == "grid_worker" and case.get("grid_code") == who.region_code and case["state"] != "rejected":
         out = ["follow_up"]
+    return out
+
+
+def case_hazards(conn: psycopg.Connection, case_id: int) -> list[dict]:
+    """Hazards registered on a case (the line over the shed, …), with their state and owner."""
+    return fetch_all(conn, """SELECT h.id, h.kind, h.title, h.grade, h.state, h.deadline, h.owner_department_id,
+                                     d.name AS owner_name, h.closed_at
+                                FROM hazard h LEFT JOIN department d ON d.id = h.owner_department_id
+                               WHERE h.case_id = %s ORDER BY h.id""", (case_id,))
+
+
+def _hazard_actions(conn: psycopg.Connection, who: Principal, case: dict) -> list[str]:
+    """register_hazard on an open case; close_out_hazard while one of its hazards is open and the user is
+    the centre handling the case, the department handling it, or the hazard's owner."""
+    if case["state"] in ("closed", "rejected"):
+        return []
+    out = ["register_hazard"]
+    for h in case_hazards(conn, case["id"]):
+        if h["state"] != "closed" and (who.role == "operator" or who.department_id in (h["owner_department_id"], case.get("department_id"))):
+            out.append("close_out_hazard")
+            break
     return out
 
 
@@ -303,6 +330,25 @@ def act(conn: psycopg.Connection, who: Principal, case_id: int, action: str, *, 
         row, _ = checkins.checkin(conn, who.region_code, who.username, "report", note=note, case_id=case_id)
         _event(conn, case, "follow_up", who, at or _now(conn), note, {"checkin_id": row["id"]})
         out["checkin"] = row
+    elif action == "register_hazard":
+        kind = fields.get("hazard_kind")
+        if kind not in hazards.KIND_NAMES:
+            raise Invalid(f"hazard_kind {kind!r} is not one of {', '.join(hazards.KIND_NAMES)}", field="hazard_kind", value=kind,
+                          message_zh="请选择隐患类型", fix=f"use one of: {', '.join(hazards.KIND_NAMES)}")
+        item = {"kind": kind, "title": fields.get("title") or None, "description": note, "case_id": case_id,
+                "geometry": {"type": "Point", "coordinates": [case["lon"], case["lat"]]},
+                "owner_department_id": fields.get("owner_department_id"), "deadline_days": fields.get("deadline_days")}
+        row, _ = hazards.create_hazard(conn, {k: v for k, v in item.items() if v is not None}, actor=who.username)
+        _event(conn, case, action, who, at or _now(conn), note, {"hazard_id": row["id"], "kind": kind, "grade": row["grade"]})
+        out["hazard"] = row
+    elif action == "close_out_hazard":
+        hid = fields.get("hazard_id")
+        linked = {h["id"]: h for h in case_hazards(conn, case_id)}
+        if hid not in linked or linked[hid]["state"] == "closed":
+            raise Invalid(f"hazard {hid!r} is not an open hazard of case {case_id}", field="hazard_id", value=hid,
+                          message_zh="请选择本案件下未销号的隐患", fix=f"choose one of: {[h for h, v in linked.items() if v['state'] != 'closed']}")
+        out["hazard"] = hazards.act(conn, hid, "close_out", who.username, at=at, note=note)
+        _event(conn, case, action, who, at or _now(conn), note, {"hazard_id": hid})
     else:
         out = lifecycle.apply(conn, case_id, action, who.username, at=at, note=note, **fields)
     case = lifecycle.get_case(conn, case_id)
@@ -323,7 +369,7 @@ def case_detail(conn: psycopg.Connection, who: Principal, case_id: int) -> dict:
         "events": lifecycle.case_events(conn, case_id), "mediations": lifecycle.case_mediations(conn, case_id),
         "assignments": assignments(conn, case_id), "attachments": attachments.list_for(conn, case_id=case_id),
         "departments": departments_serving(conn, case), "allowed_actions": actions_for(conn, who, case),
-        "parties": _parties(conn, case_id),
+        "parties": _parties(conn, case_id), "hazards": case_hazards(conn, case_id),
     }
 
 

@@ -71,14 +71,14 @@ def test_the_actions_offered_follow_the_lifecycle_state_and_who_is_asking(conn, 
     case = report(conn, handling_level="county")
     fresh = lifecycle.get_case(conn, case["id"])
     offered = workbench.actions_for(conn, p["county"], fresh)
-    assert offered[:2] == ["accept", "reject"] and offered[-1] == "merge"   # no flagged duplicate: merge comes last
+    assert offered[:2] == ["accept", "reject"] and offered[-2:] == ["merge", "register_hazard"]   # no flagged duplicate: merge late
     assert workbench.actions_for(conn, p["xindun"], fresh) == []     # not handled at the township
     assert workbench.actions_for(conn, p["water"], fresh) == []
     workbench.act(conn, p["county"], case["id"], "accept")
     out = workbench.act(conn, p["county"], case["id"], "dispatch", department_id=people["water"], note="核实欠款")
     assert out["case"]["state"] == "dispatched" and "dispatch" not in out["allowed_actions"]
     dispatched = out["case"]
-    assert workbench.actions_for(conn, p["water"], dispatched) == ["return", "start", "request_extension"]
+    assert workbench.actions_for(conn, p["water"], dispatched) == ["return", "start", "request_extension", "register_hazard"]
     assert workbench.actions_for(conn, p["towngov"], dispatched) == []
     # the department's queue shows it to accept, with the category's time limit as the deadline
     q = workbench.queue(conn, p["water"])
@@ -119,10 +119,11 @@ def test_convening_three_departments_dispatches_the_lead_and_each_reports_in_and
         with transaction(app, credential=sid) as tx:
             q = workbench.queue(tx, p["station"])
             assert [(r["id"], r["stage"], r["assignment_part"]) for r in q] == [(case["id"], "convened", "提供渠道工程验收资料")]
-            assert workbench.actions_for(tx, p["station"], lifecycle.get_case(tx, case["id"])) == ["report_in", "decline"]
+            assert workbench.actions_for(tx, p["station"], lifecycle.get_case(tx, case["id"])) == ["report_in", "decline",
+                                                                                                     "register_hazard"]
             workbench.act(tx, p["station"], case["id"], "report_in", note="已报到")
             done = workbench.act(tx, p["station"], case["id"], "part_done", note="验收资料已提交")
-            assert done["allowed_actions"] == []
+            assert done["allowed_actions"] == ["register_hazard"]
         with transaction(app, credential=auth.create_session(conn, p["wujiang"].user_id)) as tx:
             assert tx.execute("SELECT count(*) AS n FROM case_assignment").fetchone()["n"] == 0
     trail = [(e["action"], e["actor"]) for e in lifecycle.case_events(conn, case["id"])]
@@ -168,3 +169,23 @@ def test_departments_serving_a_place_list_the_categorys_kind_first(conn, people)
     case = lifecycle.get_case(conn, report(conn)["id"])
     names = [d["name"] for d in workbench.departments_serving(conn, case)]
     assert set(names) == {"甘州区水务局", "新墩镇人民政府", "新墩镇水管站"}
+
+
+def test_a_hazard_registered_on_a_case_is_closed_out_by_its_owner_and_only_while_open(conn, people):
+    p = people["p"]
+    case = report(conn, handling_level="township", title="牛棚上方低压线")
+    workbench.act(conn, p["xindun"], case["id"], "accept")
+    out = workbench.act(conn, p["xindun"], case["id"], "register_hazard", hazard_kind="power_line", title="低压线路",
+                        deadline_days=15, owner_department_id=people["station"], note="线路距牛棚顶不足2米")
+    hazard = out["hazard"]
+    assert (hazard["case_id"], hazard["owner_department_id"], hazard["state"]) == (case["id"], people["station"], "open")
+    assert "close_out_hazard" in out["allowed_actions"]
+    with pytest.raises(workbench.Invalid):
+        workbench.act(conn, p["xindun"], case["id"], "register_hazard", hazard_kind="volcano")
+    workbench.act(conn, p["xindun"], case["id"], "dispatch", department_id=people["station"])
+    station_can = workbench.actions_for(conn, p["station"], lifecycle.get_case(conn, case["id"]))
+    assert "close_out_hazard" in station_can
+    done = workbench.act(conn, p["station"], case["id"], "close_out_hazard", hazard_id=hazard["id"], note="线路已迁改，销号")
+    assert done["hazard"]["state"] == "closed" and "close_out_hazard" not in done["allowed_actions"]
+    with pytest.raises(workbench.Forbidden):
+        workbench.act(conn, p["station"], case["id"], "close_out_hazard", hazard_id=hazard["id"])

@@ -352,3 +352,85 @@ def test_chang_jianxin_the_qingquan_centre_mediates_the_sheep_farm_records_his_c
                      ("dispatch", "qingquan"), ("start", "changcheng"), ("feedback", "changcheng"), ("verify", "qingquan"),
                      ("follow_up", "cc_grid")]
     assert conn.execute("SELECT kind FROM checkin WHERE case_id = %s", (cid,)).fetchone()["kind"] == "report"
+
+
+def test_shi_quanai_from_the_petitions_bureau_to_the_county_handed_down_inspected_hazard_registered_mediated_fixed_and_closed(
+        chromium, world, conn, tmp_path):
+    grid = add_place(conn, "621122", "陇西县", "菜子镇", "浅河村", 104.0, 37.0, prefecture="6211", village_kind="村委会")
+    township = grid[:9]
+    power = make_department(conn, township, "power", "菜子镇供电所")
+    ids = {"longxi": auth.add_user(conn, "longxi", "operator", region_code="621122"),
+           "caizi": auth.add_user(conn, "caizi", "operator", region_code=township),
+           "power": auth.add_user(conn, "caizi_power", "department", department_id=power)}
+    sid = {k: auth.create_session(conn, v) for k, v in ids.items()}
+    server = world["server"]
+    # the county petitions bureau transfers it to the 陇西县 centre, which hands it down to 菜子镇 with a deadline
+    with signed_in(chromium, server, sid["longxi"]) as page:
+        page.goto(server.url + "/intake")
+        page.wait_for_selector("#intake-save")
+        page.click("#intake-channel input[value=petition]")
+        choose(page, "#intake-category", "损害赔偿 · Damage compensation")
+        page.fill("#intake-subject", "石全爱家牛犊死于钢架牛棚旁，牛棚上方低压线路过低")
+        page.fill("#intake-address", "菜子镇 浅河村")
+        page.click("#intake-match")
+        page.locator("#intake-matches input").first.check()
+        wait_until(lambda: "浅河村" in page.inner_text("#intake-place"), message="浅河村 found by name")
+        page.fill("#intake-reporter", "石全爱")
+        page.fill("#intake-party-name-0", "菜子镇供电所")
+        page.click("#intake-save")
+        page.wait_for_selector("#intake-receipt")
+        cid = conn.execute("SELECT id FROM cases WHERE ref = %s", (page.inner_text("#intake-receipt-ref"),)).fetchone()["id"]
+        page.click("#intake-open-case")
+        page.wait_for_selector("button.case-do[data-action=accept]")
+        act(page, "accept", **{"#case-note": "县信访局转县综治中心"})
+        page.wait_for_selector("button.case-do[data-action=hand_down]")
+        act(page, "hand_down", **{"lv": lambda p: choose(p, "#case-level", "乡镇（街道）"),
+                                  "#case-note": "请菜子镇7日内查明牛犊死亡原因，会同供电所调处赔偿、排除线路隐患，并报县中心"})
+    # the township inspects the site with photos, registers the line as a hazard, mediates, and dispatches the power station
+    with signed_in(chromium, server, sid["caizi"]) as page:
+        page.goto(server.url + "/workbench")
+        page.wait_for_selector(f"#workbench-open-{cid}")
+        page.click(f"#workbench-open-{cid}")
+        page.wait_for_selector("button.case-do[data-action=register_hazard]")
+        page.set_input_files("#case-upload input[type=file]", [jpeg_file(tmp_path, "现场1.jpg"), jpeg_file(tmp_path, "现场2.jpg", (30, 90, 30))])
+        wait_until(lambda: page.locator("#case-files a").count() == 2, message="the site inspection photos")
+        act(page, "register_hazard", **{"#case-hazard-title": "浅河村低压线路（石全爱钢架牛棚上方）", "#case-deadline-days": "15",
+                                        "o": lambda p: choose(p, "#case-owner", "菜子镇供电所（菜子镇）"),
+                                        "#case-note": "现场查看：低压线路距钢架牛棚顶不足2米"})
+        wait_until(lambda: page.locator("#case-hazards li").count() == 1, message="the hazard listed on the case")
+        act(page, "mediate", **{"k": lambda p: p.click("#case-kind input[value=administrative]"),
+                                "#case-mediator": "菜子镇综治中心（供电所参加）"})
+        page.wait_for_selector("button.case-do[data-action=mediation_result]")
+        act(page, "mediation_result", **{"#case-agreement": "供电所一次性赔偿石全爱牛犊损失，并抬高迁改牛棚上方线路"})
+        page.wait_for_selector("button.case-do[data-action=dispatch]")
+        act(page, "dispatch", **{"d": lambda p: choose(p, "#case-department", "菜子镇供电所（菜子镇）"), "#case-hours": "360",
+                                 "#case-note": "落实赔偿并迁改线路"})
+    hazard = conn.execute("SELECT id, state, owner_department_id FROM hazard WHERE case_id = %s", (cid,)).fetchone()
+    assert hazard["owner_department_id"] == power and hazard["state"] == "open"
+    # the power station fixes the line, closes the hazard out with a photo and reports back
+    with signed_in(chromium, server, sid["power"]) as page:
+        page.goto(server.url + f"/workbench/case/{cid}")
+        page.wait_for_selector("button.case-do[data-action=start]")
+        act(page, "start")
+        choose(page, "#case-upload-to", "隐患: 浅河村低压线路（石全爱钢架牛棚上方）")
+        page.set_input_files("#case-upload input[type=file]", jpeg_file(tmp_path, "迁改后.jpg", (200, 200, 40)))
+        wait_until(lambda: conn.execute("SELECT count(*) AS n FROM attachment WHERE hazard_id = %s", (hazard["id"],)).fetchone()["n"] == 1,
+                   message="the close-out photo on the hazard")
+        page.wait_for_selector("button.case-do[data-action=close_out_hazard]")
+        act(page, "close_out_hazard", **{"h": lambda p: choose(p, "#case-hazard", "浅河村低压线路（石全爱钢架牛棚上方）（open）"),
+                                         "#case-note": "线路已抬高迁改，与牛棚安全距离符合要求，销号"})
+        page.wait_for_selector("button.case-do[data-action=feedback]")
+        act(page, "feedback", **{"#case-note": "赔偿款已付清，线路已迁改"})
+    # the township reports up: it verifies and closes
+    with signed_in(chromium, server, sid["caizi"]) as page:
+        page.goto(server.url + f"/workbench/case/{cid}")
+        page.wait_for_selector("button.case-do[data-action=verify]")
+        act(page, "verify", **{"#case-note": "核查属实，报县综治中心"})
+    assert conn.execute("SELECT state FROM hazard WHERE id = %s", (hazard["id"],)).fetchone()["state"] == "closed"
+    done = lifecycle.get_case(conn, cid)
+    assert (done["state"], done["channel"], done["resolved"]) == ("closed", "petition", True)
+    trail = [(e["action"], e["actor"]) for e in lifecycle.case_events(conn, cid)]
+    assert trail == [("report", "longxi"), ("accept", "longxi"), ("hand_down", "longxi"), ("register_hazard", "caizi"),
+                     ("mediate", "caizi"), ("mediation_result", "caizi"), ("dispatch", "caizi"), ("start", "caizi_power"),
+                     ("close_out_hazard", "caizi_power"), ("feedback", "caizi_power"), ("verify", "caizi")]
+    assert conn.execute("SELECT count(*) AS n FROM attachment WHERE case_id = %s", (cid,)).fetchone()["n"] == 2

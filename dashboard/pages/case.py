@@ -25,6 +25,7 @@ from gridwatch import attachments, workbench
 from gridwatch.cases import MEDIATION_KINDS, STATE_NAMES
 from gridwatch.db import transaction
 from gridwatch.errors import DomainError
+from gridwatch.hazards import KIND_NAMES
 from gridwatch.i18n import fmt_datetime, register, t
 from gridwatch.reports import local_time
 
@@ -40,9 +41,10 @@ FORM = {
     "mediate": ("kind", "mediator", "note"), "mediation_result": ("outcome", "agreement", "note"),
     "convene": ("convene", "note"), "decline": ("note",), "part_done": ("note",), "report_in": ("note",),
     "follow_up": ("note",), "accept": ("note",), "start": ("note",), "resume": ("note",),
+    "register_hazard": ("hazard_kind", "hazard_title", "deadline_days", "owner", "note"), "close_out_hazard": ("hazard", "note"),
 }
 FIELDS = ("note", "department", "hours", "level", "kind", "mediator", "outcome", "agreement", "satisfaction",
-          "duplicate_of", "resolved", "convene")
+          "duplicate_of", "resolved", "hazard_kind", "hazard_title", "deadline_days", "owner", "hazard", "convene")
 CO_ROWS = 3
 LEVEL_NAMES = {"village": ("村（社区）", "village"), "township": ("乡镇（街道）", "township"), "county": ("县（区）", "county"),
                "prefecture": ("市（州）", "prefecture")}
@@ -81,6 +83,14 @@ register({
     "case.f.satisfaction": {"zh": "满意度", "en": "Satisfaction"},
     "case.f.duplicate_of": {"zh": "原案件编号（id）", "en": "Original case (id)"},
     "case.f.resolved": {"zh": "已化解", "en": "Resolved"},
+    "case.f.hazard_kind": {"zh": "隐患类型", "en": "Kind of hazard"},
+    "case.f.hazard_title": {"zh": "隐患名称", "en": "Hazard"},
+    "case.f.deadline_days": {"zh": "整改期限（天）", "en": "Days to rectify"},
+    "case.f.owner": {"zh": "整改责任部门", "en": "Department that must fix it"},
+    "case.f.hazard": {"zh": "销号的隐患", "en": "Hazard to close out"},
+    "case.hazards": {"zh": "隐患", "en": "Hazards"},
+    "case.upload_to": {"zh": "附件归属", "en": "Attach to"},
+    "case.this_case": {"zh": "本案件", "en": "this case"},
     "case.f.lead": {"zh": "牵头部门", "en": "Lead department"},
     "case.f.co": {"zh": "协办部门 {n}", "en": "Co-handler {n}"},
     "case.f.part": {"zh": "分工", "en": "Part"},
@@ -126,6 +136,9 @@ def layout(case_id: str | None = None, **_):
             html.Div(_form(), id="case-form", className="case-form", hidden=True),
             html.Div(id="case-message", role="alert", className="wb-message"),
             html.H3(id="case-attach-title", className="panel-title"),
+            html.Label([html.Span(id="case-l-upload-to", className="muted"),
+                        dcc.Dropdown(id="case-upload-to", value="case", clearable=False, className="case-dd",
+                                     options=[{"label": "本案件", "value": "case"}])]),
             dcc.Upload(id="case-upload", multiple=True, className="case-upload", children=html.Div(id="case-upload-label")),
         ], className="case-side", id="case-side"),
     ], className="wb-page case-page")
@@ -159,6 +172,12 @@ def _form():
                                               value=5, inline=True)),
         _field("duplicate_of", dcc.Input(id="case-duplicate", type="number", min=1)),
         _field("resolved", dcc.Checklist(id="case-resolved", options=[{"label": "", "value": "yes"}], value=["yes"], inline=True)),
+        _field("hazard_kind", dcc.Dropdown(id="case-hazard-kind", options=[{"label": v, "value": k} for k, v in KIND_NAMES.items()],
+                                           value="power_line", clearable=False, className="case-dd")),
+        _field("hazard_title", dcc.Input(id="case-hazard-title", type="text", maxLength=200, className="case-in")),
+        _field("deadline_days", dcc.Input(id="case-deadline-days", type="number", min=1, max=3650, value=15)),
+        _field("owner", dcc.Dropdown(id="case-owner", className="case-dd")),
+        _field("hazard", dcc.Dropdown(id="case-hazard", className="case-dd")),
         html.Div([
             html.Span(id="case-l-lead", className="muted"),
             dcc.Dropdown(id="case-lead-dept", className="case-dd"),
@@ -230,6 +249,11 @@ def _body(d: dict, lang: str, place: str, outline: dict | None):
         html.H3(t("case.parties", lang), className="panel-sub"), html.Ul(parties, id="case-parties"),
         html.Div([html.H3(t("case.convened", lang), className="panel-sub"), html.Ul(convened, id="case-assignments")],
                  hidden=not convened),
+        html.Div([html.H3(t("case.hazards", lang), className="panel-sub"),
+                  html.Ul([html.Li([html.B(KIND_NAMES.get(h["kind"], h["kind"]) if zh else h["kind"]), f" {h['title']} · ",
+                                    html.Span(h["grade"], className=f"wb-grade-dot grade-{h['grade']}"), f" · {h['state']}",
+                                    f" · {h['owner_name'] or ''}"], id=f"case-hazard-{h['id']}") for h in d["hazards"]],
+                          id="case-hazards")], hidden=not d["hazards"]),
         html.H3(t("case.attachments", lang), className="panel-sub"), html.Div(files, id="case-files", className="case-files"),
         html.H3(t("case.timeline", lang), className="panel-sub"), html.Ol(timeline, className="timeline", id="case-timeline"),
     ]
@@ -239,7 +263,8 @@ def _body(d: dict, lang: str, place: str, outline: dict | None):
                Output("case-actions-title", "children"), Output("case-attach-title", "children"), Output("case-upload-label", "children"),
                Output("case-department", "options"), Output("case-lead-dept", "options"),
                *[Output(f"case-co-dept-{k}", "options") for k in range(CO_ROWS)], Output("case-level", "options"),
-               Output("case-side", "hidden"),
+               Output("case-side", "hidden"), Output("case-owner", "options"), Output("case-hazard", "options"),
+               Output("case-upload-to", "options"), Output("case-l-upload-to", "children"),
                Input("case-id", "data"), Input("case-refresh", "data"), Input("shell-lang", "data"), Input("shell-versions", "data"))
 @db_callback
 def render(case_id, _refresh, lang, _versions):
@@ -252,7 +277,7 @@ def render(case_id, _refresh, lang, _versions):
             outline = workbench.region_outline(conn, d["case"]["grid_code"]) if d["case"].get("grid_code") else None
     except DomainError:
         missing = html.Div(t("case.missing", lang, id=case_id), className="wb-refused", role="alert", id="case-missing")
-        return (missing, [], t("case.back", lang), "", "", "", [], [], *[[] for _ in range(CO_ROWS)], [], True)
+        return (missing, [], t("case.back", lang), "", "", "", [], [], *[[] for _ in range(CO_ROWS)], [], True, [], [], [], "")
     buttons = [html.Button(t(f"wb.action.{a}", lang), id={"type": "case-do", "action": a}, n_clicks=0,
                            className="button case-do", **{"data-action": a}) for a in d["allowed_actions"]]
     if not buttons:
@@ -262,8 +287,12 @@ def render(case_id, _refresh, lang, _versions):
     levels = [{"label": v[0 if lang == "zh" else 1], "value": k} for k, v in LEVEL_NAMES.items()
               if workbench.lifecycle.LEVEL_COLUMN.get(k) and c.get(workbench.lifecycle.LEVEL_COLUMN[k])
               and workbench.lifecycle.LEVELS.index(k) < workbench.lifecycle.LEVELS.index(c["handling_level"])]
+    open_hazards = [{"label": f"{h['title']}（{h['state']}）", "value": h["id"]} for h in d["hazards"] if h["state"] != "closed"]
+    targets = [{"label": t("case.this_case", lang), "value": "case"}] + \
+        [{"label": f"{t('case.hazards', lang)}: {h['title']}", "value": f"hazard:{h['id']}"} for h in d["hazards"]]
     return (_body(d, lang, place, outline), buttons, t("case.back", lang), t("case.actions", lang), t("case.attachments", lang),
-            t("case.upload", lang), depts, depts, *[depts for _ in range(CO_ROWS)], levels, False)
+            t("case.upload", lang), depts, depts, *[depts for _ in range(CO_ROWS)], levels, False, depts, open_hazards, targets,
+            t("case.upload_to", lang))
 
 
 @dash.callback(Output("case-action", "data"), Input({"type": "case-do", "action": ALL}, "n_clicks"), prevent_initial_call=True)
@@ -297,11 +326,13 @@ def show_form(action, lang):
                State("case-outcome", "value"), State("case-agreement", "value"), State("case-satisfaction", "value"),
                State("case-duplicate", "value"), State("case-resolved", "value"),
                State("case-lead-dept", "value"), State("case-lead-part", "value"), State("case-lead-hours", "value"),
+               State("case-hazard-kind", "value"), State("case-hazard-title", "value"), State("case-deadline-days", "value"),
+               State("case-owner", "value"), State("case-hazard", "value"),
                *[State(f"case-co-{x}-{k}", "value") for k in range(CO_ROWS) for x in ("dept", "part", "hours")],
                State("case-refresh", "data"), State("shell-lang", "data"), prevent_initial_call=True)
 @db_callback
 def submit(n, case_id, action, note, department, hours, level, kind, mediator, outcome, agreement, satisfaction, duplicate,
-           resolved, lead_dept, lead_part, lead_hours, *rest):
+           resolved, lead_dept, lead_part, lead_hours, hazard_kind, hazard_title, deadline_days, owner, hazard_id, *rest):
     *co, refresh, lang = rest
     if not n or not action:
         return no_update, no_update, no_update, no_update
@@ -323,6 +354,11 @@ def submit(n, case_id, action, note, department, hours, level, kind, mediator, o
         fields["duplicate_of"] = int(duplicate)
     if "resolved" in wanted:
         fields["resolved"] = "yes" in (resolved or [])
+    if action == "register_hazard":
+        fields.update(hazard_kind=hazard_kind, title=(hazard_title or "").strip() or None,
+                      deadline_days=int(deadline_days) if deadline_days else None, owner_department_id=owner)
+    if action == "close_out_hazard":
+        fields["hazard_id"] = hazard_id
     if action == "convene":
         parts = [{"department_id": lead_dept, "part": lead_part, "hours": lead_hours, "lead": True}]
         for k in range(CO_ROWS):
@@ -344,9 +380,9 @@ def submit(n, case_id, action, note, department, hours, level, kind, mediator, o
 
 @dash.callback(Output("case-message", "children", allow_duplicate=True), Output("case-refresh", "data", allow_duplicate=True),
                Input("case-upload", "contents"), State("case-upload", "filename"), State("case-id", "data"),
-               State("case-refresh", "data"), State("shell-lang", "data"), prevent_initial_call=True)
+               State("case-upload-to", "value"), State("case-refresh", "data"), State("shell-lang", "data"), prevent_initial_call=True)
 @db_callback
-def upload(contents, names, case_id, refresh, lang):
+def upload(contents, names, case_id, target, refresh, lang):
     if not contents:
         return no_update, no_update
     who = session.principal()
@@ -355,7 +391,8 @@ def upload(contents, names, case_id, refresh, lang):
         with transaction(dash.get_app().server.state.pool) as conn:
             for content, name in zip(contents, names or [None] * len(contents)):
                 raw = base64.b64decode(content.split(",", 1)[1]) if "," in content else b""
-                attachments.add(conn, raw, filename=name, uploaded_by=who.username, case_id=int(case_id))
+                where = {"hazard_id": int(target.split(":")[1])} if (target or "").startswith("hazard:") else {"case_id": int(case_id)}
+                attachments.add(conn, raw, filename=name, uploaded_by=who.username, **where)
                 added += 1
     except DomainError as exc:
         return html.Span((exc.message_zh or exc.message) if lang == "zh" else exc.message, className="wb-error"), no_update

@@ -59,6 +59,11 @@ class WorkbenchActionIn(ActionIn):
     action: str = Field(description="one of the case's allowed_actions (GET /api/v1/workbench/cases/{id})")
     parts: list[dict[str, Any]] | None = Field(None, max_length=20,
                                                description="convene: [{department_id, part, hours, lead}], one lead")
+    hazard_kind: HazardKind | None = Field(None, description="register_hazard: the kind of hazard")
+    title: str | None = Field(None, max_length=200, description="register_hazard: its title")
+    deadline_days: int | None = Field(None, ge=1, le=3650, description="register_hazard: days to rectify")
+    owner_department_id: int | None = Field(None, description="register_hazard: the department that must fix it")
+    hazard_id: int | None = Field(None, description="close_out_hazard: which of the case's hazards")
 
 
 class PhoneReportIn(_Model):
