@@ -16,7 +16,7 @@ import psycopg
 from gridwatch.cluster import ClusterError, redact
 from gridwatch.db import database_url
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "add_subcommands", "build_parser", "main"]
 
 # (command words, module, one-line help). Adding a command = one module + one line + a README row.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
@@ -47,13 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name, module, help_text in COMMANDS:
+    add_subcommands(sub, COMMANDS, "_run")
+    return parser
+
+
+def add_subcommands(sub, table: tuple[tuple[str, str, str], ...], run_key: str) -> None:
+    """One subparser per (word, module, help) row: the module's docstring is its description, its
+    ``add_arguments(p)`` its options, and ``args.<run_key>`` its ``run`` (also `gridwatch etl WHAT`)."""
+    for name, module, help_text in table:
         mod = importlib.import_module(module)
         p = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip(),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
-    return parser
+        p.set_defaults(**{run_key: mod.run})
 
 
 def main(argv: list[str] | None = None) -> int:

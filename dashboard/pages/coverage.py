@@ -677,4 +677,6 @@ def save_centre(_n, centre_id, status, staff, refresh, lang):
             coverage.update_centre(conn, int(centre_id), patch)
     except (CentreLoadError, CoverageError, LookupError) as exc:
         return str(exc), no_update
+    except psycopg.Error:      # refused or lost (e.g. a role without the grant): say so, never leave the page waiting
+        return t("state.error.db", lang), no_update
     return t("coverage.centre.saved", lang), (refresh or 0) + 1

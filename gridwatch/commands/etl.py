@@ -11,7 +11,8 @@
 from __future__ import annotations
 
 import argparse
-import importlib
+
+from gridwatch.cli import add_subcommands
 
 # (word, module, help): each module has add_arguments(p) and run(args).
 ETL_COMMANDS: tuple[tuple[str, str, str], ...] = (
@@ -28,12 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     sub = p.add_subparsers(dest="etl_command", metavar="WHAT")
     sub.required = True
-    for name, module, help_text in ETL_COMMANDS:
-        mod = importlib.import_module(module)
-        sp = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip(),
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        mod.add_arguments(sp)
-        sp.set_defaults(_etl_run=mod.run)
+    add_subcommands(sub, ETL_COMMANDS, "_etl_run")
 
 
 def run(args: argparse.Namespace) -> int:
