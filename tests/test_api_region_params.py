@@ -3,6 +3,7 @@ spelling filters by the region it names (620100 is 兰州市, 6201), a malformed
 
 from __future__ import annotations
 
+from tests.factories import make_department
 from tests.test_api_cases import http, world  # noqa: F401  (the served tiny hierarchy, as in the case API tests)
 
 
@@ -17,3 +18,11 @@ def test_a_six_digit_region_parameter_filters_cases_and_hazards_by_the_region_it
     assert http.get("/api/v1/hazards", params={"region": "620100"}).status_code == 200
     assert http.get("/api/v1/cases", params={"region": "62x"}).status_code == 422
     assert http.get("/api/v1/hazards", params={"region": "62x"}).status_code == 422
+
+
+def test_a_six_digit_region_parameter_lists_the_departments_of_the_region_it_names(world, http):
+    with world.connect() as conn:
+        made = make_department(conn, "6201", "justice", name="兰州市司法局（区划参数）")
+        conn.commit()
+    listed = http.get("/api/v1/departments", params={"region": "620100"}).json()
+    assert made in [d["id"] for d in listed] and {d["region_code"] for d in listed} == {"6201"}

@@ -52,6 +52,7 @@ def list_categories(request: Request):
 @router.get("/departments", summary="Departments cases are dispatched to, by region and kind")
 def list_departments(request: Request, region: str | None = None, kind: str | None = None,
                      limit: int = Query(200, ge=1, le=5000)):
+    region = None if region is None else canonical_or_raw(region)    # the one parser (620100 → 6201)
     with transaction(request.app.state.pool, readonly=True) as conn:
         rows = conn.execute(
             """SELECT id, name, kind, region_code, phone FROM department
