@@ -480,7 +480,7 @@ def briefing_html(conn, code: str, lang: str = "zh") -> str:
             continue
         folium.CircleMarker([a["lat"], a["lon"]], radius=9 if a["severity"] == "red" else 7, color="#333", weight=1,
                             fill=True, fill_color=GRADE_COLOURS[a["severity"]], fill_opacity=0.9,
-                            tooltip=htmlmod.escape(f"{rule_label(a['rule'], lang)}: {alert_text(a, lang)}")).add_to(layer)
+                            tooltip=htmlmod.escape(f"{rule_label(a['rule'], lang)}: {alert_text(a, lang)}").replace("`", "&#96;").replace("${", "&#36;{")).add_to(layer)
     layer.add_to(m)
     map_html = offline_html(m, title=name)
 

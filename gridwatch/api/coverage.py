@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import html as htmlmod
 import json
 import os
 import tempfile
@@ -181,6 +182,15 @@ def _export_centres(conn, code: str, scenario: str | None) -> list[dict]:
     return coverage.centres_near(conn, code, scenario=scenario)
 
 
+def _esc(value) -> str:
+    """Text for folium's HTML, also safe inside the JavaScript template literals folium puts tooltips in.
+
+    >>> _esc('<img src=x onerror=alert(1)>`${x}`')
+    '&lt;img src=x onerror=alert(1)&gt;&#96;&#36;{x}&#96;'
+    """
+    return htmlmod.escape(str(value)).replace("`", "&#96;").replace("${", "&#36;{")
+
+
 def coverage_map(conn, code: str, scenario: str | None = None):
     """A folium map of a region's coverage: outline, gaps, reach circles, centres (tiles=None: offline)."""
     import folium   # heavy (folium, jinja2, branca): loaded only when a coverage map is exported
@@ -194,7 +204,7 @@ def coverage_map(conn, code: str, scenario: str | None = None):
     f = ev.figures
     m = folium.Map(tiles=None, control_scale=True)
     m.fit_bounds([[region["y0"], region["x0"]], [region["y1"], region["x1"]]])
-    folium.GeoJson(json.loads(region["g"]), name=f"{ev.region['name']} 边界 boundary",
+    folium.GeoJson(json.loads(region["g"]), name=f"{_esc(ev.region['name'])} 边界 boundary",
                    style_function=lambda _: {"color": "#444", "weight": 1.5, "fillColor": "#f6f8fa", "fillOpacity": 0.6}).add_to(m)
     gaps = folium.FeatureGroup(name="盲区 gaps")
     if ev.gaps:
@@ -214,7 +224,7 @@ def coverage_map(conn, code: str, scenario: str | None = None):
                           color=colour, weight=1, fill=True, fill_opacity=0.08).add_to(reach)
         folium.CircleMarker([c["lat"], c["lon"]], radius=6 if c["level"] in coverage.COUNTY_TIER else 3.5,
                             color=colour, fill=True, fill_opacity=0.9, weight=1,
-                            tooltip=f"{c['name']} · {c['level']} · {c['status']}" + (f" · 方案 {c['scenario']}" if c["scenario"] else "")
+                            tooltip=f"{_esc(c['name'])} · {_esc(c['level'])} · {_esc(c['status'])}" + (f" · 方案 {_esc(c['scenario'])}" if c["scenario"] else "")
                             ).add_to(points)
     reach.add_to(m)
     points.add_to(m)
@@ -225,8 +235,8 @@ def coverage_map(conn, code: str, scenario: str | None = None):
         return "—" if v is None else f"{v * 100:.1f}%"
 
     legend = (f"<div style='position:absolute;top:10px;left:50px;z-index:1000;background:white;padding:8px 12px;"
-              f"border:1px solid #999;font:13px sans-serif'><b>{ev.region['name']} ({code}) 综治中心覆盖 coverage</b>"
-              + (f" · 方案 scenario {scenario}" if scenario else "")
+              f"border:1px solid #999;font:13px sans-serif'><b>{_esc(ev.region['name'])} ({_esc(code)}) 综治中心覆盖 coverage</b>"
+              + (f" · 方案 scenario {_esc(scenario)}" if scenario else "")
               + f"<br>乡镇中心 {ev.thresholds.township_m / 1000:g} km 内面积 area within: {pct('township')}"
               + f"<br>县级中心 {ev.thresholds.county_m / 1000:g} km 内面积 area within: {pct('county')}"
               + f"<br>合计覆盖 covered: {pct('any')} · 盲区 gap {f['gap_km2']:,.0f} km²"

@@ -81,7 +81,8 @@ def _too_large(size: int, limit: int) -> tuple[int, dict]:
         fix=f"send smaller batches (under {limit:,} bytes) or raise GRIDWATCH_MAX_BODY_BYTES")
 
 
-HANDLED = (RequestValidationError, DomainError, psycopg.OperationalError, psycopg.errors.InsufficientPrivilege)
+HANDLED = (RequestValidationError, DomainError, psycopg.OperationalError, psycopg.errors.InsufficientPrivilege,
+           psycopg.DataError)
 
 
 def forbidden_body(message: str = "your account may not do this here", *, message_zh: str = "无权执行此操作",
@@ -109,6 +110,11 @@ def error_status_body(exc: Exception) -> tuple[int, dict]:
         # caller's region scope, or a trail written without an authenticated user). Nothing was written.
         return 403, forbidden_body("your account may not write this here (outside its role or region scope): nothing was written",
                                    message_zh="超出账户的角色或辖区范围：未写入任何数据")
+    if isinstance(exc, psycopg.DataError):   # class 22: a value the database cannot hold (out of range, bad text)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return 422, error_body("invalid_value", f"a value is out of range or malformed: {first}: nothing was written",
+                               message_zh="数值超出范围或格式错误：未写入任何数据", field=None, value=None,
+                               fix="send values within the documented ranges (integers within 64 bits)")
     if isinstance(exc, psycopg.errors.DiskFull):   # 53100: the write was refused and rolled back whole
         return 507, error_body("disk_full", "the database's disk is full: nothing was written",
                                message_zh="数据库磁盘已满：本次提交未写入任何数据",

@@ -195,12 +195,19 @@ def _origin_allowed(origin: str, host: str) -> bool:
 
 class _Scripts(HTMLParser):
     def __init__(self):
-        super().__init__(convert_charrefs=False)
+        super().__init__(convert_charrefs=True)
         self.inline: list[str] = []
         self._in = False
         self._buf: list[str] = []
 
     def handle_starttag(self, tag, attrs):
+        if tag == "iframe":          # an iframe srcdoc document inherits the export's CSP: its scripts count too
+            for key, value in attrs:
+                if key == "srcdoc" and value:
+                    inner = _Scripts()
+                    inner.feed(value)
+                    inner.close()
+                    self.inline.extend(inner.inline)
         if tag == "script":
             self._in, self._buf = not any(k == "src" for k, _ in attrs), []
 
@@ -231,6 +238,23 @@ def _with_meta(document: str, csp: str) -> str:
     if match:
         return document[:match.end()] + "\n" + meta + document[match.end():]
     return meta + document
+
+
+_DIGITS = re.compile(r"-?\d{19,}")
+
+
+def _out_of_range(path: str, query: bytes) -> str | None:
+    """A digits-only path segment or query value beyond 64-bit integers (no id or code is that long)."""
+    values = path.split("/")
+    if query:
+        try:
+            values += [v for _, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True, max_num_fields=1000)]
+        except ValueError:
+            pass
+    for value in values:
+        if _DIGITS.fullmatch(value) and abs(int(value)) > INT_LIMIT:
+            return value
+    return None
 
 
 def _headers(scope) -> dict[str, str]:
@@ -279,6 +303,12 @@ class HardeningMiddleware:
             return await _respond(send, 400, error_body(
                 "invalid_character", "the address or a header holds a NUL character (%00)", message_zh="地址或请求头含有 NUL 字符",
                 field="url", value=path[:200].replace("\x00", "\\u0000"), fix="remove the %00 from the address"), path=path)
+
+        number = _out_of_range(path, query)
+        if number is not None:
+            return await _respond(send, 400, error_body(
+                "invalid_number", f"the number {number[:40]} in the address is out of range (64-bit)", message_zh="地址中的整数超出 64 位范围",
+                field="url", value=number[:40], fix=f"send integers between -{INT_LIMIT} and {INT_LIMIT}"), path=path)
 
         if method not in SAFE_METHODS:
             refused = self._origin_refusal(method, path, headers)

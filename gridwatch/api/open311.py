@@ -141,6 +141,13 @@ def post_request(request: Request):
         if fields.get(key) in (None, ""):
             raise intake.InputError(f"{key} is required", message_zh=f"缺少必填字段 {key}", field=key, value=None,
                                     fix=f"send {key}" + (" (a code from services.json)" if key == "service_code" else " in decimal degrees"))
+    for key in ("service_code", "description", "first_name", "last_name", "phone", "address_string", "coord_system",
+                "client_request_id", "lat", "long"):   # GeoReport fields are text (lat/long: also numbers in JSON)
+        value = fields.get(key)
+        if value is not None and not (isinstance(value, str) or (key in ("lat", "long") and isinstance(value, (int, float))
+                                                                 and not isinstance(value, bool))):
+            raise intake.InputError(f"{key} must be text, not {type(value).__name__}", message_zh=f"{key} 须为文本",
+                                    field=key, value=str(value)[:60], fix=f"send {key} as a string")
     name = " ".join(p for p in (fields.get("first_name"), fields.get("last_name")) if p) or None
     description = fields.get("description") or None
     item = {
