@@ -434,3 +434,24 @@ def test_shi_quanai_from_the_petitions_bureau_to_the_county_handed_down_inspecte
                      ("mediate", "caizi"), ("mediation_result", "caizi"), ("dispatch", "caizi"), ("start", "caizi_power"),
                      ("close_out_hazard", "caizi_power"), ("feedback", "caizi_power"), ("verify", "caizi")]
     assert conn.execute("SELECT count(*) AS n FROM attachment WHERE case_id = %s", (cid,)).fetchone()["n"] == 2
+
+
+def test_a_click_on_the_intake_map_places_the_case_and_nearby_cases_of_the_category_are_shown_first(chromium, world, conn):
+    server, sid = world["server"], world["sid"]
+    earlier = _county_cases(conn, 1)[0]                          # 邻里纠纷 at (103.2, 38.2)
+    with signed_in(chromium, server, sid["ganzhou"]) as page:
+        page.goto(server.url + "/intake")
+        page.wait_for_selector("#intake-save")
+        choose(page, "#intake-category", "邻里纠纷 · Neighbour dispute")
+        ready = """() => { const gd = document.querySelector('#intake-map .js-plotly-plot');
+                   const m = gd && gd._fullLayout.map && gd._fullLayout.map._subplot.map; return !!(m && m.loaded() && m._gwHooked); }"""
+        wait_until(lambda: page.evaluate(ready), message="the intake map ready for clicks")
+        xy = page.evaluate("""([lon, lat]) => { const gd = document.querySelector('#intake-map .js-plotly-plot');
+                   const m = gd._fullLayout.map._subplot.map; m.jumpTo({center: [lon, lat], zoom: 13});
+                   const p = m.project([lon, lat]); const r = m.getCanvas().getBoundingClientRect();
+                   return {x: r.left + p.x, y: r.top + p.y}; }""", [103.2005, 38.2005])
+        page.mouse.click(xy["x"], xy["y"])
+        wait_until(lambda: "103.20" in page.inner_text("#intake-place"), message="the clicked place")
+        assert "新墩镇" in page.inner_text("#intake-place")
+        wait_until(lambda: page.locator("#intake-dup-list li").count() == 1, message="the nearby case of the same category")
+        assert lifecycle.get_case(conn, earlier)["ref"] in page.inner_text("#intake-dup-list")
