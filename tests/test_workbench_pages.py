@@ -455,3 +455,21 @@ def test_a_click_on_the_intake_map_places_the_case_and_nearby_cases_of_the_categ
         assert "新墩镇" in page.inner_text("#intake-place")
         wait_until(lambda: page.locator("#intake-dup-list li").count() == 1, message="the nearby case of the same category")
         assert lifecycle.get_case(conn, earlier)["ref"] in page.inner_text("#intake-dup-list")
+
+
+def test_a_new_case_reaches_the_open_queue_and_its_badge_by_push_without_a_reload(chromium, world, conn):
+    server, sid = world["server"], world["sid"]
+    _county_cases(conn, 1)
+    with signed_in(chromium, server, sid["ganzhou"]) as page:
+        page.goto(server.url + "/workbench")
+        wait_until(lambda: page.locator("#workbench-select .wb-row").count() == 1, message="the first case")
+        wait_until(lambda: page.inner_text("#workbench-unread") == "1", message="one unread notification")
+        page.evaluate("window.__gwNoReload = true")
+        fresh = _county_cases(conn, 1)[0]
+        wait_until(lambda: page.locator(f"#workbench-open-{fresh}").count() == 1, timeout=30, message="the new case pushed in")
+        wait_until(lambda: page.inner_text("#workbench-unread") == "2", message="the badge counting it")
+        assert page.evaluate("window.__gwNoReload") is True           # the same page: nothing reloaded
+        page.click("#workbench-notify-button")
+        assert page.locator("#workbench-notify-panel .wb-n.unread").count() == 2
+        page.click("#workbench-read-all")
+        wait_until(lambda: not page.locator("#workbench-unread").is_visible(), message="all read")
