@@ -156,8 +156,9 @@ def wait_for(api: str, timeout: float) -> bool:
 
 # The longest real interval whose arrivals one pass of the loop draws (after a stall, a suspended laptop …).
 MAX_CATCH_UP = 5.0
-# Independent clients: a new case or a case's next step is one job, run by the first free client, so
-# a slow answer holds up one client, not the arrivals (a case's steps still follow one another).
+# Independent clients (half for new reports, half for the steps of reported cases and the check-ins):
+# each is one job for the first free client of its kind, so a slow answer holds up one client, not
+# the arrivals (a case's steps still follow one another).
 CLIENTS = 8
 
 
@@ -259,8 +260,12 @@ class Simulator:
         tick = 0.2
         day_done = -1
         last_report = last = start
-        pool = ThreadPoolExecutor(self.clients, thread_name_prefix="simulate")
-        jobs: set[Future] = set()
+        # new reports and the steps of cases already reported have clients of their own, so a flood of
+        # arrivals the server cannot keep up with never stalls the lifecycles (nor the check-ins)
+        pool = ThreadPoolExecutor(max(1, self.clients // 2), thread_name_prefix="simulate-new")
+        steps = ThreadPoolExecutor(max(1, self.clients - self.clients // 2), thread_name_prefix="simulate-steps")
+        jobs: set[Future] = set()          # new reports in flight or waiting for a client
+        owed = 0                            # arrivals drawn but not handed to a client yet
         try:
             while time.monotonic() - start < duration and not self._failed:
                 t0 = time.monotonic()
@@ -269,23 +274,25 @@ class Simulator:
                 # on a slow server must not thin the offered rate (at most MAX_CATCH_UP s after a stall)
                 arrivals = self._poisson(self.rate * rhythm(sim) * min(t0 - last, MAX_CATCH_UP))
                 last = t0
-                for _ in range(arrivals):
+                # a server that cannot keep up: arrivals wait here (a bounded backlog) rather than in
+                # a queue without end, and never hold up the steps below
+                owed = min(owed + arrivals, max(arrivals, int(self.rate * MAX_CATCH_UP) + 1))
+                while owed and len(jobs) < 4 * self.clients:
                     self._submit(pool, jobs, self._new_case, sim)
+                    owed -= 1
                 while (case_id := self._due(t0)) is not None:
-                    self._submit(pool, jobs, self._progress, case_id)
+                    steps.submit(self._job, self._progress, case_id)
                 sim_day = int(sim // 86400)
                 if sim_day != day_done:
-                    self._submit(pool, jobs, self._checkins, sim_day - int(sim0 // 86400))
+                    steps.submit(self._job, self._checkins, sim_day - int(sim0 // 86400))
                     day_done = sim_day
                 if not self.quiet and t0 - last_report > 10:
                     last_report = t0
                     print(f"simulate: {json.dumps(self.stats, ensure_ascii=False)}", flush=True)
-                # a server that cannot keep up: wait for the clients rather than queue work without end
-                while len(jobs) > 4 * self.clients and time.monotonic() - start < duration:
-                    time.sleep(0.01)
                 time.sleep(max(0.0, tick - (time.monotonic() - t0)))
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)    # work begun ends; work not begun is dropped
+            for executor in (pool, steps):                   # work begun ends; work not begun is dropped
+                executor.shutdown(wait=True, cancel_futures=True)
         if self._failed:
             raise self._failed[0]
 
