@@ -34,7 +34,7 @@ __all__ = [
     "ROLES", "CAPABILITIES", "can", "Principal", "AuthError", "LoginRefused",
     "hash_password", "verify_password", "generate_password", "add_user", "list_users", "set_disabled",
     "set_password", "get_user", "login", "create_session", "resolve", "revoke_session", "create_token",
-    "revoke_token", "list_tokens", "sha256", "ensure_roles", "resolve_cached", "forget", "scope_key",
+    "revoke_token", "list_tokens", "sha256", "ensure_roles", "resolve_cached", "peek", "forget", "scope_key",
 ]
 
 ROLES: tuple[str, ...] = ("province_leader", "operator", "department", "grid_worker", "planner", "wall",
@@ -338,34 +338,67 @@ def scope_key(principal: Principal | None) -> str:
 # (redirects, 401/403, masking) read it; every transaction still opens with the secret itself
 # (gridwatch_open), so a revoked session sees no rows at once. Logout forgets its entry.
 CACHE_SECONDS = 5.0
+DOWN_SECONDS = 3.0      # after the database failed to answer, say so at once for this long (no pool wait each time)
 _CACHE_MAX = 4096
-_cache: dict[bytes, tuple[float, Principal | None]] = {}
+_down_until: dict[str, float] = {}
+_cache: dict[tuple[str, bytes], tuple[float, Principal | None]] = {}
 _cache_lock = threading.Lock()
 
 
-def resolve_cached(source, secret: str | None) -> Principal | None:
-    """:func:`resolve` through the short cache; ``source`` is a pool or a connection."""
+def _where(source) -> str:
+    return str(getattr(source, "conninfo", None) or id(source))    # one cache per database
+
+
+def peek(source, secret: str | None) -> tuple[bool, Principal | None]:
+    """(known, principal) from the cache alone, without the database: a fresh entry, or while the
+    database is down (it failed in the last DOWN_SECONDS) the last known entry. Unknown while the
+    database is down: raises psycopg.OperationalError at once."""
     if not secret or not isinstance(secret, str) or len(secret) > 512:
-        return None
-    key, now = sha256(secret), time.monotonic()
+        return True, None
+    where, now = _where(source), time.monotonic()
     with _cache_lock:
-        hit = _cache.get(key)
+        hit = _cache.get((where, sha256(secret)))
     if hit is not None and now - hit[0] < CACHE_SECONDS:
-        return hit[1]
-    with transaction(source, credential="") as conn:
-        principal = resolve(conn, secret)
+        return True, hit[1]
+    if now < _down_until.get(where, 0.0):
+        if hit is not None:
+            return True, hit[1]
+        raise psycopg.OperationalError("the database did not answer a moment ago")
+    return False, None
+
+
+def resolve_cached(source, secret: str | None) -> Principal | None:
+    """:func:`resolve` through the short cache; ``source`` is a pool or a connection. While the
+    database is down, the last known principal stands (the database refuses every read and write
+    anyway; this only keeps pages from being sent to /login during an outage)."""
+    known, principal = peek(source, secret)
+    if known:
+        return principal
+    where, key = _where(source), (_where(source), sha256(secret))
+    try:
+        with transaction(source, credential="") as conn:
+            principal = resolve(conn, secret)
+    except psycopg.OperationalError:
+        _down_until[where] = time.monotonic() + DOWN_SECONDS
+        with _cache_lock:
+            hit = _cache.get(key)
+        if hit is not None:
+            return hit[1]
+        raise
     with _cache_lock:
         if len(_cache) >= _CACHE_MAX:
             _cache.clear()
-        _cache[key] = (now, principal)
+        _cache[key] = (time.monotonic(), principal)
     return principal
 
 
 def forget(secret: str | None) -> None:
     """Drop ``secret`` from the cache (logout, revoke)."""
     if secret:
+        digest = sha256(secret)
         with _cache_lock:
-            _cache.pop(sha256(secret), None)
+            for key in [k for k in _cache if k[1] == digest]:
+                _cache.pop(key, None)
 
 
 # -- tokens ------------------------------------------------------------------------------------

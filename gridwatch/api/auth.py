@@ -28,6 +28,7 @@ import re
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, quote, urlsplit
 
+import psycopg
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -192,9 +193,20 @@ class IdentityMiddleware:
         app = scope.get("app")
         pool = getattr(getattr(app, "state", None), "pool", None)
 
+        db_down = False
+
         async def principal():
+            nonlocal db_down
             if "principal_resolved" not in state:
-                found = await asyncio.to_thread(auth.resolve_cached, pool, secret) if (secret and pool is not None) else None
+                try:
+                    if not secret or pool is None:
+                        found = None
+                    else:
+                        known, found = auth.peek(pool, secret)      # the cache first, on the event loop
+                        if not known:
+                            found = await asyncio.to_thread(auth.resolve_cached, pool, secret)
+                except psycopg.OperationalError:   # the database is down and this secret unknown: nobody can be checked
+                    db_down, found = True, None
                 state["principal"], state["principal_resolved"] = found, True
                 state["credential"] = secret if found is not None else None
             return state["principal"]
@@ -203,20 +215,30 @@ class IdentityMiddleware:
         if scope["type"] == "http":
             if method not in SAFE_METHODS and not is_public_write(method, path):
                 who = await principal()
-                if who is None:
+                if db_down:
+                    # nobody can be checked: an API write gets 503 (nothing written); a page callback goes
+                    # on to the page's own outage handling (its transactions fail the same way)
+                    if not path.startswith("/_dash-"):
+                        return await _json(send, 503, error_body(
+                            "database_unavailable", "the database is unavailable: nothing was written",
+                            message_zh="数据库暂时不可用，未写入任何数据", fix="retry shortly"))
+                elif who is None:
                     return await _json(send, 401, unauthenticated_body())
-                listed, cap = write_capability(method, path)
-                if not listed:
-                    return await _json(send, 403, forbidden_body(
-                        f"{method} {path} is not open to any role", message_zh="此写入路径未向任何角色开放",
-                        fix="list the route with its capability in gridwatch.api.auth.WRITE_CAPABILITIES"))
-                if cap is not None and not who.can(cap):
-                    return await _json(send, 403, forbidden_body(
-                        f"the role {who.role} may not {cap.replace('_', ' ')} ({method} {path})",
-                        message_zh=f"角色 {who.role} 无权执行此操作（{cap}）", field="role", value=who.role))
+                else:
+                    listed, cap = write_capability(method, path)
+                    if not listed:
+                        return await _json(send, 403, forbidden_body(
+                            f"{method} {path} is not open to any role", message_zh="此写入路径未向任何角色开放",
+                            fix="list the route with its capability in gridwatch.api.auth.WRITE_CAPABILITIES"))
+                    if cap is not None and not who.can(cap):
+                        return await _json(send, 403, forbidden_body(
+                            f"the role {who.role} may not {cap.replace('_', ' ')} ({method} {path})",
+                            message_zh=f"角色 {who.role} 无权执行此操作（{cap}）", field="role", value=who.role))
             elif method in SAFE_METHODS and not path.startswith(NOT_PAGES):
                 who = await principal()
-                if kiosk is not None:
+                if db_down:
+                    pass    # the shell is served and shows its outage banner; no data can be read anyway
+                elif kiosk is not None:
                     if who is None or who.role != "wall":
                         return await _redirect(send, "/login?next=" + quote(path, safe="/"))
                     set_cookie = (f"{KIOSK_COOKIE}={kiosk}; Path=/; HttpOnly; Secure; SameSite=Strict; "
