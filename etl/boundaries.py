@@ -46,9 +46,14 @@ from psycopg.rows import tuple_row
 from zoneinfo import ZoneInfo
 
 from etl.gansu import LoadError, Unit, _sql, finish_units, generate_below, progress_bar, write_units
+from etl.migrate import migrate
 from geo.codes import CODE_LENGTH, LEVELS, code_problem, county_kind, normalise_level, prefecture_kind, township_kind, village_kind
 from geo.coords import gcj02_to_wgs84_geometry
 from geo.partition import GRID, split_by_nearest, to_multipolygon
+from gridwatch import config, db
+from gridwatch.cluster import ensure_postgis
+from gridwatch.coverage.figures import refresh
+from gridwatch.db import transaction
 
 __all__ = ["BoundaryError", "Feature", "read_features", "load_boundaries", "restamp", "format_moves", "add_arguments", "run",
            "FAR_OUTSIDE_SHARE", "OVERLAP_SHARE"]
@@ -112,6 +117,7 @@ def read_features(path: Path | str, code_field: str, name_field: str, parent_fie
 
     Refuses (BoundaryError) a file it cannot read, missing fields, missing values and non-polygons.
     """
+    # heavy optional dependency (GDAL underneath), loaded only when a boundary file is read
     import pyogrio
 
     path = Path(path)
@@ -371,9 +377,6 @@ def load_boundaries(conn: psycopg.Connection, path: Path | str, level: str, code
     "adjustment": {"id", "effective_date"}, "restamped": {kind: n}, "moves": [{"kind", "from", "to", "n"}]}.
     Raises BoundaryError (nothing written) when the file is refused.
     """
-    from gridwatch import config
-    from gridwatch.db import transaction
-
     started = time.perf_counter()
     path = Path(path)
     source_name = path.name
@@ -564,8 +567,6 @@ def restamp(conn, adjustment: int, touched: list[str], gone: list[str], level: s
 
 def _refresh_coverage(conn, touched: list[str]) -> dict | None:
     """Stored centre coverage of the townships the change touched, computed again (when coverage is stored)."""
-    from gridwatch.coverage.figures import refresh
-
     if not _rows(conn, "SELECT 1 FROM coverage_params"):
         return None
     points = _rows(conn, """SELECT ST_X(label_point), ST_Y(label_point) FROM region
@@ -605,10 +606,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from etl.migrate import migrate
-    from gridwatch import db
-    from gridwatch.cluster import ensure_postgis
-
     url = db.database_url()
     ensure_postgis(url)
     with psycopg.connect(url) as conn:

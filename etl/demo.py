@@ -31,10 +31,13 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
 
 from gridwatch import cases as lifecycle
-from gridwatch import hazards, intake
+from gridwatch import config, hazards, intake
 from gridwatch.casemix import MIX_RURAL, MIX_URBAN, TITLES, TOWNSHIP_WEIGHT
+from gridwatch.db import database_url
 
 __all__ = ["load_demo", "add_arguments", "run", "SLOTS", "DEPARTMENTS", "STORIES"]
 
@@ -101,8 +104,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gridwatch.db import database_url
-
     with psycopg.connect(args.database_url or database_url()) as conn:
         stats = load_demo(conn, seed=args.seed, n_cases=args.cases, months=args.months,
                           checkin_days=args.checkin_days, progress=True)
@@ -123,9 +124,6 @@ def load_demo(conn: psycopg.Connection, *, seed: int | None = None, n_cases: int
 
     ``conn`` is a normal (non-autocommit) dict-row or tuple-row connection; it is committed here.
     """
-    from psycopg.rows import dict_row
-
-    from gridwatch import config
 
     started = time.perf_counter()
     seed = int(config.get("GRIDWATCH_SEED")) if seed is None else int(seed)
@@ -481,8 +479,6 @@ def _nullable(values: np.ndarray, keep: np.ndarray) -> pd.Series:
 
 
 def _copy(conn: psycopg.Connection, table: str, frame: pd.DataFrame) -> None:
-    from psycopg import sql
-
     buf = io.StringIO()
     frame.to_csv(buf, index=False, header=False, na_rep="\\N")
     query = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, NULL '\\N')").format(

@@ -47,8 +47,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg import sql
 
-from gridwatch.db import execute
-from gridwatch.kpi import LOCAL_TZ, RETURN_ACTIONS
+from gridwatch.db import execute, transaction
+from gridwatch.kpi import LOCAL_TZ, RETURN_ACTIONS, UnknownRegion
 
 __all__ = [
     "Rule", "RULES", "RULE_NAMES", "DEFAULTS", "AlertNotFound", "poisson_sf", "fmt_value", "explain",
@@ -564,8 +564,6 @@ def run_rules(conn: psycopg.Connection, now: datetime | None = None, rules: list
     bad = [k for k in (params or {}) if k not in DEFAULTS]
     if bad:
         raise ValueError(f"parameter {bad[0]!r} is not known; choose from {', '.join(DEFAULTS)}")
-    from gridwatch.db import transaction
-
     summary: dict[str, dict] = {}
     with transaction(conn):
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (ALERT_LOCK,))
@@ -642,8 +640,6 @@ def list_alerts(conn: psycopg.Connection, region: str | None = None, rule: str |
     params: dict = {"limit": int(limit)}
     if region:
         if _q(conn, "SELECT 1 FROM region WHERE code = %s", (region,)).fetchone() is None:
-            from gridwatch.kpi import UnknownRegion
-
             raise UnknownRegion(f"region code {region!r} is not in the region table; use e.g. '62' (甘肃省) or a prefecture code such as '6201'")
         conds.append(sql.SQL("a.region_code LIKE %(prefix)s"))
         params["prefix"] = region + "%"
@@ -676,8 +672,6 @@ def acknowledge(conn: psycopg.Connection, alert_id: int, by: str, now: datetime 
         raise ValueError("acknowledged_by is empty; give the operator's name or id (e.g. 'duty-officer-1')")
     if len(by) > 100:
         raise ValueError(f"acknowledged_by is {len(by)} characters long; keep it to 100 or fewer")
-    from gridwatch.db import transaction
-
     at = _now(now)
     with transaction(conn):
         row = _q(conn, """

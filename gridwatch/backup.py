@@ -34,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
+from gridwatch import config, db
 from gridwatch.auth import ensure_roles
 from gridwatch.cluster import ClusterError, find_bindir, redact
 
@@ -68,8 +69,6 @@ def dbname_of(url: str) -> str:
 
 def default_backup_path(now: datetime | None = None) -> Path:
     """``<GRIDWATCH_DATA_DIR>/dumps/gridwatch-YYYYmmddTHHMMSSZ.dump`` (copy it to another disk)."""
-    from gridwatch import config
-
     now = now or datetime.now(timezone.utc)
     return Path(config.data_dir()) / "dumps" / f"gridwatch-{now:%Y%m%dT%H%M%SZ}.dump"
 
@@ -397,8 +396,6 @@ def restore_to_time(cluster, when: datetime, *, base: Path | None = None, progre
 
 def ensure_target_cluster() -> None:
     """For a restore into the embedded cluster: create and start it if needed (from scratch)."""
-    from gridwatch import db
-
     if os.environ.get("DATABASE_URL"):
         return
     cluster = db.embedded_cluster()

@@ -82,6 +82,7 @@ class RedisCache:
     kind = "redis"
 
     def __init__(self, url: str):
+        # optional dependency: redis is needed only when GRIDWATCH_CACHE_URL points at a Redis server
         import redis
 
         self.url = url

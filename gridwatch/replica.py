@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ import psycopg.conninfo
 
 from gridwatch import config
 from gridwatch.cluster import Cluster, ClusterError
+from gridwatch.db import embedded_cluster, open_pool, transaction
 
 __all__ = ["install_read_routing", "reader", "read_transaction", "mark_written", "ReplicaCluster", "embedded_replica",
            "COOKIE"]
@@ -89,8 +91,6 @@ class ReadRouting:
 
 def install_read_routing(server) -> None:
     """Open the replica pool when GRIDWATCH_READ_URL is set and route reads (see module doc)."""
-    from gridwatch.db import open_pool
-
     url = config.get("GRIDWATCH_READ_URL")
     server.state.read_pool = open_pool(read_url_as_app(url, server), name="gridwatch-read") if url else None
     server.state.read_stats = {"replica": 0, "primary": 0, "waited": 0, "fallback": 0}
@@ -134,8 +134,6 @@ def read_transaction(state, want: dict | None = None) -> Iterator[psycopg.Connec
     ``want`` is {table: version} (e.g. what a push said); on a replica that has not replayed them
     yet, the read waits up to a second for it, then reads the primary instead.
     """
-    from gridwatch.db import transaction
-
     pool = reader(state)
     tables = {k: int(v) for k, v in (want or {}).items() if not k.startswith("_") and isinstance(v, (int, float))}
     if pool is state.pool or not tables:
@@ -212,8 +210,6 @@ class ReplicaCluster(Cluster):
 
 def embedded_replica(primary: Cluster | None = None) -> ReplicaCluster:
     """The replica of the embedded cluster: ``<data dir>/replica`` on GRIDWATCH_REPLICA_PORT."""
-    from gridwatch.db import embedded_cluster
-
     primary = primary or embedded_cluster()
     port = int(config.get("GRIDWATCH_REPLICA_PORT"))
     return ReplicaCluster(Path(primary.root) / "replica", port, bindir=primary.bindir, fast=primary.fast).attach(primary)
@@ -221,8 +217,6 @@ def embedded_replica(primary: Cluster | None = None) -> ReplicaCluster:
 
 def run_cli(action: str, as_json: bool = False) -> int:
     """``gridwatch db replica start|stop|status``."""
-    import json
-
     if os.environ.get("DATABASE_URL"):
         print("DATABASE_URL is set: replicas of an external server are set up by its administrator; "
               "point GRIDWATCH_READ_URL at one.")

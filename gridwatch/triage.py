@@ -28,6 +28,7 @@ from pathlib import Path
 import psycopg
 
 from gridwatch import config
+from gridwatch.alerts import ALERT_RULES
 from gridwatch.db import execute, load_sql, transaction
 from gridwatch.intake import InputError
 
@@ -105,8 +106,6 @@ def _bad(field: str, value, message: str, message_zh: str, fix: str, status: int
 def create_silence(conn: psycopg.Connection, *, rule: str, region: str, minutes: float, reason: str, actor: str,
                    now: datetime | None = None) -> dict:
     """Silence ``rule`` in ``region`` and everything under it for ``minutes`` from now, with a reason."""
-    from gridwatch.alerts import ALERT_RULES
-
     now = _now(now)
     if rule not in ALERT_RULES:
         raise _bad("rule", rule, f"rule {rule!r} is not an alert rule; choose from {', '.join(ALERT_RULES)}",

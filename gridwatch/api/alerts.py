@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gridwatch import alerts, boundary_changes, kpi, stats
+from gridwatch import alerts, boundary_changes, kpi, stats, triage
 from gridwatch.api.auth import acting_user
 from gridwatch.api.errors import ApiRoute, json_response
 from gridwatch.db import transaction
@@ -81,8 +81,6 @@ def get_alerts(request: Request,
         if region is not None:
             region = _region(conn, region)
         if grouped:
-            from gridwatch import triage
-
             top = region or conn.execute("SELECT code FROM region WHERE parent_code IS NULL ORDER BY code LIMIT 1").fetchone()
             if top is None:
                 return json_response({"region": None, "count": 0, "groups": []})
@@ -107,8 +105,6 @@ def get_alerts(request: Request,
 @router.get("/api/v1/alerts/silences", summary="Silences (with their history) of a region")
 def get_silences(request: Request, region: str | None = Query(None, description="region code: silences on, above or under it"),
                  active: bool | None = Query(None, description="true: only those in force; false: only ended ones")):
-    from gridwatch import triage
-
     with transaction(request.app.state.pool, readonly=True) as conn:
         if region is not None:
             region = _region(conn, region)
@@ -119,8 +115,6 @@ def get_silences(request: Request, region: str | None = Query(None, description=
 @router.post("/api/v1/alerts/silences", summary="Silence a group (rule × region) for a set time, with a reason",
              status_code=201)
 def post_silence(request: Request, body: SilenceIn):
-    from gridwatch import triage
-
     with transaction(request.app.state.pool) as conn:
         region = _region(conn, body.region)
         row = triage.create_silence(conn, rule=body.rule, region=region, minutes=body.minutes, reason=body.reason,
@@ -130,8 +124,6 @@ def post_silence(request: Request, body: SilenceIn):
 
 @router.post("/api/v1/alerts/silences/{silence_id}/expire", summary="End a silence now (it stays in the history)")
 def post_expire(request: Request, silence_id: int, body: Expire):
-    from gridwatch import triage
-
     with transaction(request.app.state.pool) as conn:
         row = triage.expire_silence(conn, silence_id, _actor(request, body.actor))
     return json_response(row)
@@ -139,8 +131,6 @@ def post_expire(request: Request, silence_id: int, body: Expire):
 
 @router.get("/api/v1/alerts/{alert_id}/trail", summary="An alert's trail: escalations and acknowledgement")
 def get_trail(request: Request, alert_id: int):
-    from gridwatch import triage
-
     with transaction(request.app.state.pool, readonly=True) as conn:
         exists = conn.execute("SELECT 1 FROM alert WHERE id = %s", (alert_id,)).fetchone()
         if exists is None:

@@ -18,14 +18,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from datetime import datetime
 
+import psycopg
+
+from gridwatch import db
+from gridwatch.alerts import RULE_NAMES, list_alerts, run_rules
 from gridwatch.regions import region_code_arg
+from gridwatch.triage import escalate
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from gridwatch.alerts import RULE_NAMES
-
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("action", choices=["run", "list"], help="run the rules, or list live alerts")
     p.add_argument("--rule", action="append", choices=list(RULE_NAMES), help="only this rule (repeatable)")
@@ -41,12 +45,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import psycopg
-
-    from gridwatch import db
-    from gridwatch.alerts import list_alerts, run_rules
-    from gridwatch.triage import escalate
-
     now = None
     if args.now:
         try:
@@ -84,13 +82,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_every(args: argparse.Namespace, now) -> int:
     """Run the rules every ``args.every`` seconds; report each round in one line."""
-    import time
-
-    import psycopg
-
-    from gridwatch import db
-    from gridwatch.alerts import run_rules
-    from gridwatch.triage import escalate
 
     if args.every < 5:
         print("gridwatch alerts: --every must be at least 5 seconds", file=sys.stderr)

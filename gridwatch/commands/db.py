@@ -24,8 +24,11 @@ import argparse
 import json
 import os
 import sys
+from datetime import datetime
 
-from gridwatch import db
+from gridwatch import backup, db
+from gridwatch.cluster import ensure_postgis
+from gridwatch.replica import run_cli
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,10 +49,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _backup_or_restore(args: argparse.Namespace) -> int:
-    from datetime import datetime
-
-    from gridwatch import backup
-
     try:
         if args.action == "backup":
             if args.base is not None:
@@ -101,8 +100,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"gridwatch db replica: {args.replica_action!r} is not start, stop or status.", file=sys.stderr)
         return 2
     if args.action == "replica":
-        from gridwatch.replica import run_cli
-
         return run_cli(args.replica_action or "status", as_json=args.json)
     if args.action == "url":
         if args.role == "app":
@@ -116,8 +113,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if os.environ.get("DATABASE_URL"):
         if args.action == "status":
-            from gridwatch.cluster import ensure_postgis
-
             version = ensure_postgis(os.environ["DATABASE_URL"])
             print(f"external database (DATABASE_URL) reachable, PostGIS {version}")
             return 0
