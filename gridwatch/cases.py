@@ -9,7 +9,9 @@ refused naming the current state and the actions allowed there; nothing is writt
 
     reported ─accept→ accepted ─dispatch→ dispatched ─start→ in_progress ─feedback→ feedback ─verify→ closed
         └reject / merge (a duplicate)→ rejected       dispatched ─return→ returned ─dispatch→ dispatched   feedback ─rework→ in_progress
-    escalate (village → township → county → …) and hand_down (with instructions) → accepted at the new level
+    escalate (village → township → county → …) and hand_down (with instructions and a deadline) → accepted at the new level
+    report_up (上报结果: the level a case was handed down to reports the result back) → feedback at the level that
+        handed it down, which verifies (closes) it or sends it back down to rework
     park (挂账) → parked ─resume→ the state it was parked from;  closed ─visit→ closed (satisfaction 1–5)
     request_extension / approve_extension / deny_extension, mediate / mediation_result: the state stays
 """
@@ -28,7 +30,7 @@ from gridwatch.intake import LEVELS, InputError, NotFound, case_select
 
 __all__ = [
     "STATES", "STATE_NAMES", "Transition", "TRANSITIONS", "MEDIATION_KINDS", "allowed_actions", "apply",
-    "IllegalTransition", "get_case", "case_events", "case_mediations", "LEVEL_COLUMN",
+    "IllegalTransition", "get_case", "case_events", "case_mediations", "LEVEL_COLUMN", "report_back_to",
     "PERSONAL_TEXT", "mask", "may_read_personal", "personal_details", "PersonalDataRefused",
 ]
 
@@ -69,6 +71,7 @@ TRANSITIONS: dict[str, Transition] = {t.action: t for t in (
     Transition("deny_extension", ("dispatched", "in_progress"), STAY, (), "驳回延期"),
     Transition("escalate", ("reported", "accepted", "dispatched", "returned", "in_progress", "parked"), "accepted", ("note",), "上报上级"),
     Transition("hand_down", ("reported", "accepted"), "accepted", ("note",), "交办下级"),
+    Transition("report_up", ("accepted", "returned", "in_progress", "feedback"), "feedback", ("note",), "上报结果"),
     Transition("park", OPEN, "parked", ("note",), "挂账"),
     Transition("resume", ("parked",), PREVIOUS, (), "恢复办理"),
     Transition("visit", ("closed",), STAY, ("satisfaction",), "回访"),
@@ -117,7 +120,9 @@ def apply(conn: psycopg.Connection, case_id: int, action: str, actor: str, *, at
 
     Fields by action: dispatch ``department_id`` (``hours`` overrides the category's time limit
     for a first deadline); feedback ``resolved`` (default True); verify ``resolved`` (default: the
-    last feedback's); request_extension ``hours``; hand_down ``level`` (default one down);
+    last feedback's); request_extension ``hours``; hand_down ``level`` (default one down) and ``hours``
+    (the deadline for the report back; it becomes the case's deadline); report_up ``note`` (the result)
+    and ``resolved`` (default True); rework of a reported-up case goes back down to the level that reported;
     visit ``satisfaction`` 1–5; mediate ``kind`` (people | administrative | judicial), ``mediator``;
     mediation_result ``outcome`` (agreed | failed), ``agreement``, ``mediation_id`` (default the
     open one). ``at`` (default now) lets history be replayed; it may not precede the last event.
@@ -194,7 +199,7 @@ def apply(conn: psycopg.Connection, case_id: int, action: str, actor: str, *, at
         resolved = fields.get("resolved")
         if resolved is None:
             last = conn.execute(
-                "SELECT data FROM case_event WHERE case_id = %s AND action = 'feedback' ORDER BY at DESC, id DESC LIMIT 1",
+                "SELECT data FROM case_event WHERE case_id = %s AND action IN ('feedback', 'report_up') ORDER BY at DESC, id DESC LIMIT 1",
                 (case_id,)).fetchone()
             resolved = bool((last["data"] if last else {}).get("resolved", True))
         sets.update(closed_at=at, closed_level=level, resolved=bool(resolved),
@@ -202,6 +207,12 @@ def apply(conn: psycopg.Connection, case_id: int, action: str, actor: str, *, at
         data["resolved"] = bool(resolved)
     elif action == "rework":
         sets["reworks"] = case["reworks"] + 1
+        last = _last_level_change(conn, case_id)
+        if last is not None and last["action"] == "report_up" and last["data"].get("from_level") in LEVELS:
+            # the level that handed the case down sends it back to the level that reported the result
+            data.update(from_level=level, to_level=last["data"]["from_level"])
+            level = last["data"]["from_level"]
+            sets["handling_level"] = level
     elif action in ("request_extension", "approve_extension", "deny_extension"):
         pending = _pending_extension(conn, case_id)
         if action == "request_extension":
@@ -233,10 +244,27 @@ def apply(conn: psycopg.Connection, case_id: int, action: str, actor: str, *, at
             below = [lv for lv in LEVELS[:LEVELS.index(level)] if LEVEL_COLUMN[lv] and case[LEVEL_COLUMN[lv]]]
             raise _bad("level", to, f"case {case_id} is handled at {level}; it can be handed down to: {', '.join(below) or 'nothing'}",
                        "交办层级无效", f"use a level below {level} where the case has a region: {', '.join(below) or 'none'}")
-        data.update(from_level=level, to_level=to, instructions=note)
+        data.update(from_level=level, to_level=to, instructions=note, report_back=True)
+        if fields.get("hours") is not None:
+            hours = _hours(fields["hours"])
+            sets["deadline"] = at + timedelta(hours=hours)
+            data.update(hours=hours, deadline=sets["deadline"].isoformat())
         level = to
         sets.update(handling_level=to, department_id=None)
         department_id = None
+    elif action == "report_up":
+        up = report_back_to(conn, case)
+        if up is None:
+            raise IllegalTransition(
+                f"case {case_id} was not handed down to {level}: there is no level waiting for its report",
+                message_zh="该案件不是上级交办至本级的案件，无需上报结果", field="action", value=action,
+                code="illegal_transition", fix="verify it at this level, or escalate it")
+        resolved = fields.get("resolved", True)
+        data.update(from_level=level, to_level=up, resolved=bool(resolved), result=note)
+        if case["deadline"] is not None:
+            data["on_time"] = at <= case["deadline"]
+        level = up
+        sets["handling_level"] = up
     elif action == "park":
         data["parked_from"] = state
     elif action == "resume":
@@ -313,6 +341,26 @@ def _pending_extension(conn: psycopg.Connection, case_id: int) -> int | None:
         "'deny_extension') ORDER BY at DESC, id DESC LIMIT 1", (case_id,)).fetchone()
     if row and row["action"] == "request_extension":
         return int(row["data"]["hours"])
+    return None
+
+
+def _last_level_change(conn: psycopg.Connection, case_id: int) -> dict | None:
+    """The case's last event that moved it between levels (escalate, hand_down, report_up, a rework sent down)."""
+    row = conn.execute(
+        "SELECT action, level, data FROM case_event WHERE case_id = %s AND (action IN ('escalate', 'hand_down', 'report_up') "
+        "OR (action = 'rework' AND data ? 'to_level')) ORDER BY at DESC, id DESC LIMIT 1", (case_id,)).fetchone()
+    return dict(row) if row else None
+
+
+def report_back_to(conn: psycopg.Connection, case: dict) -> str | None:
+    """The level waiting for this case's result: the level that handed it down to where it is now (or
+    sent a reported-up result back down to rework), while it has not reported up since; else None."""
+    last = _last_level_change(conn, case["id"])
+    if last is None or last["data"].get("to_level") != case["handling_level"]:
+        return None
+    if last["action"] in ("hand_down", "rework"):
+        up = last["data"].get("from_level")
+        return up if up in LEVELS and LEVELS.index(up) > LEVELS.index(case["handling_level"]) else None
     return None
 
 

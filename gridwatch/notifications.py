@@ -31,6 +31,7 @@ KINDS = {
     "returned": ("案件被退回", "Case returned"),
     "escalated": ("上报至本级", "Escalated to your level"),
     "handed_down": ("交办至本级", "Handed down to your level"),
+    "reported_up": ("下级上报结果", "Result reported up to you"),
     "convened": ("召集您的部门", "Your department convened"),
 }
 register({f"notify.{k}": {"zh": zh, "en": en} for k, (zh, en) in KINDS.items()})

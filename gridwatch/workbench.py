@@ -7,13 +7,16 @@ faces ask it: the pages show a button for each action it returns, the API refuse
 actions the case's state allows) with who the user is:
 
 - an **operator** (综治中心) acts on cases handled at its level in its region (a township centre
-  also on its villages' cases): accept, reject, merge, dispatch, escalate, hand down, park, resume,
-  mediate, record the mediation's result, approve or deny an extension, verify, rework, visit, and
-  convene departments;
+  also on its villages' cases): accept, reject, merge, dispatch, escalate, hand down (with a
+  deadline for the report back), park, resume, mediate, record the mediation's result, approve or
+  deny an extension, verify, rework, visit, and convene departments. A case handed down to a lower
+  centre is reported up (上报结果) by that centre, not closed there: the level that handed it down
+  verifies it (``gridwatch.cases.report_back_to``);
 - a **department** acts on the cases dispatched to it: accept them (start), return them with a
   reason, ask for an extension, give feedback; on a case it was convened to it reports in (报到),
   finishes its part, or declines it with a reason;
-- a **grid worker** records a follow-up check (a check-in about the case) on its grid's cases.
+- a **grid worker** records a follow-up check (a check-in about the case) on its grid's cases, and
+  reports up the result of a task handed down to its grid (a village-level case).
 
 >>> STAGES[:3]
 ('to_accept', 'to_dispatch', 'in_progress')
@@ -68,7 +71,7 @@ LIFECYCLE_EN = {
     "start": "Accept (start)", "feedback": "Feedback", "verify": "Verify and close", "rework": "Rework",
     "request_extension": "Request extension", "approve_extension": "Approve extension", "deny_extension": "Deny extension",
     "escalate": "Escalate", "hand_down": "Hand down", "park": "Park", "resume": "Resume", "visit": "Visit",
-    "mediate": "Mediate", "mediation_result": "Mediation result",
+    "mediate": "Mediate", "mediation_result": "Mediation result", "report_up": "Report the result up",
 }
 ACTION_NAMES = {**{a: (t.name_zh, LIFECYCLE_EN[a]) for a, t in lifecycle.TRANSITIONS.items()}, **MY_ACTIONS}
 ACTION_NAMES["start"] = ("接收办理", "Accept (start)")
@@ -78,7 +81,7 @@ register({f"wb.action.{k}": {"zh": zh, "en": en} for k, (zh, en) in ACTION_NAMES
 
 OPERATOR_ACTIONS = frozenset({"accept", "reject", "merge", "dispatch", "escalate", "hand_down", "park", "resume",
                               "mediate", "mediation_result", "approve_extension", "deny_extension", "verify", "rework",
-                              "visit"})
+                              "visit", "report_up"})
 DEPARTMENT_ACTIONS = frozenset({"start", "return", "feedback", "request_extension"})
 LEVEL_BY_LENGTH = {4: "prefecture", 6: "county", 9: "township"}
 
@@ -155,6 +158,12 @@ def actions_for(conn: psycopg.Connection, who: Principal, case: dict) -> list[st
             out = [a for a in out if a != "visit"]
         if "merge" in out and case.get("possible_duplicate_of") is None:
             out = [a for a in out if a != "merge"] + ["merge"]   # still possible, naming the original
+        waiting = lifecycle.report_back_to(conn, case)
+        own = case["handling_level"] == operator_level(who.region_code)
+        if waiting is None or not own:
+            out = [a for a in out if a != "report_up"]      # only the centre a case was handed down to reports up
+        else:
+            out = [a for a in out if a != "verify"]         # …and the level that handed it down closes it
         if case["state"] in ("accepted", "returned", "dispatched", "in_progress"):
             out.append("convene")
         out += _hazard_actions(conn, who, case)
@@ -172,6 +181,8 @@ def actions_for(conn: psycopg.Connection, who: Principal, case: dict) -> list[st
             out += _hazard_actions(conn, who, case)
     elif who.role == "grid_worker" and case.get("grid_code") == who.region_code and case["state"] != "rejected":
         out = ["follow_up"]
+        if case["handling_level"] == "village" and "report_up" in allowed and lifecycle.report_back_to(conn, case):
+            out.append("report_up")                         # the task handed down to the grid: report its result
     return out
 
 
@@ -308,6 +319,9 @@ def act(conn: psycopg.Connection, who: Principal, case_id: int, action: str, *, 
                       fix=f"use one of: {', '.join(allowed) or 'none (nothing is allowed now)'}")
     if action not in allowed:
         raise _forbidden(who, case, action)
+    if action == "hand_down" and fields.get("hours") is None:
+        raise Invalid("hand_down needs hours: the deadline for the report back", field="hours", value=None,
+                      message_zh="交办下级须设定办理时限（小时）", fix="send hours (1–2160): by when the lower level reports back")
     out: dict[str, Any] = {}
     if action == "convene":
         out = convene(conn, who, case_id, fields.get("parts") or [], note=note, at=at)

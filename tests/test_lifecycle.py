@@ -217,3 +217,22 @@ def test_gcj02_input_from_amap_clients_is_converted_to_wgs84(conn, tiny):
     row = conn.execute("SELECT ST_X(geom) AS x, ST_Y(geom) AS y FROM cases WHERE id = %s", (case["id"],)).fetchone()
     assert abs(row["x"] - 102.5) < 1e-7 and abs(row["y"] - 38.5) < 1e-7
     assert case["coord_system"] == "gcj02"
+
+
+def test_a_hand_down_sets_the_deadline_and_report_up_returns_the_case_to_the_level_that_handed_it_down(conn, tiny):
+    cid = report(conn, reported_at=T0, handling_level="county")["id"]
+    apply(conn, cid, "accept", "县中心", at=T0 + timedelta(hours=1))
+    down = apply(conn, cid, "hand_down", "县中心", at=T0 + timedelta(hours=2), level="township", hours=168, note="7日内报县中心")["case"]
+    assert down["deadline"] == T0 + timedelta(hours=170) and down["handling_level"] == "township"
+    assert cases.report_back_to(conn, down) == "county"
+    late = T0 + timedelta(hours=200)                                     # after the deadline: recorded, not refused
+    up = apply(conn, cid, "report_up", "镇中心", at=late, note="调解不成，已引导诉讼", resolved=False)
+    assert (up["case"]["state"], up["case"]["handling_level"]) == ("feedback", "county")
+    assert up["event"]["data"] == {"from_level": "township", "to_level": "county", "resolved": False,
+                                   "result": "调解不成，已引导诉讼", "on_time": False}
+    assert cases.report_back_to(conn, up["case"]) is None
+    with pytest.raises(IllegalTransition, match="not handed down"):       # nothing waits for a second report
+        apply(conn, cid, "report_up", "镇中心", at=late, note="again")
+    closed = apply(conn, cid, "verify", "县中心", at=late + timedelta(hours=1))["case"]
+    assert (closed["closed_level"], closed["resolved"], closed["closed_on_time"]) == ("county", False, False)
+    assert events(conn, cid)[-2:] == [("report_up", "accepted", "feedback"), ("verify", "feedback", "closed")]

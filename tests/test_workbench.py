@@ -189,3 +189,73 @@ def test_a_hazard_registered_on_a_case_is_closed_out_by_its_owner_and_only_while
     assert done["hazard"]["state"] == "closed" and "close_out_hazard" not in done["allowed_actions"]
     with pytest.raises(workbench.Forbidden):
         workbench.act(conn, p["station"], case["id"], "close_out_hazard", hazard_id=hazard["id"])
+
+
+def test_a_case_handed_down_with_a_deadline_is_reported_up_by_the_township_and_closed_by_the_county(conn, people):
+    p = people["p"]
+    cid = report(conn, handling_level="county", title="县中心交办新墩镇的案件")["id"]
+    workbench.act(conn, p["county"], cid, "accept")
+    with pytest.raises(workbench.Invalid) as no_deadline:          # a hand-down names the time for the report back
+        workbench.act(conn, p["county"], cid, "hand_down", level="township", note="请新墩镇调处并报县中心")
+    assert no_deadline.value.field == "hours" and lifecycle.get_case(conn, cid)["handling_level"] == "county"
+    out = workbench.act(conn, p["county"], cid, "hand_down", level="township", hours=168, note="请新墩镇7日内调处并报县中心")
+    down = out["case"]
+    event = lifecycle.case_events(conn, cid)[-1]
+    assert (down["handling_level"], down["state"]) == ("township", "accepted")
+    assert down["deadline"] == event["at"] + timedelta(hours=168) and event["data"]["hours"] == 168
+    assert event["actor"] == "ganzhou" and event["data"]["instructions"].startswith("请新墩镇")
+    # the township may report up but not close it; the county may do nothing while it is down there
+    township_offer = workbench.actions_for(conn, p["xindun"], down)
+    assert "report_up" in township_offer and "verify" not in township_offer
+    assert workbench.actions_for(conn, p["county"], down) == []
+    assert workbench.actions_for(conn, p["wujiang"], down) == []
+    assert [r["id"] for r in workbench.queue(conn, p["xindun"])] == [cid]
+    assert workbench.queue(conn, p["xindun"])[0]["due"] == down["deadline"]
+    workbench.act(conn, p["xindun"], cid, "mediate", kind="people", mediator="新墩镇调委会")
+    workbench.act(conn, p["xindun"], cid, "mediation_result", outcome="agreed", agreement="镇政府30日内结清工程款")
+    up = workbench.act(conn, p["xindun"], cid, "report_up", note="已调解达成协议，工程款结清")
+    assert (up["case"]["state"], up["case"]["handling_level"]) == ("feedback", "county")
+    assert up["allowed_actions"] == []                                 # the township is done with it
+    assert [n["kind"] for n in notifications.for_user(conn, p["county"]) if n["case_id"] == cid][0] == "reported_up"
+    # the county sends it back once (rework goes down to the township), then closes it at county level
+    county_offer = workbench.actions_for(conn, p["county"], up["case"])
+    assert "verify" in county_offer and "rework" in county_offer and "report_up" not in county_offer
+    back = workbench.act(conn, p["county"], cid, "rework", note="请补充付款凭证")["case"]
+    assert (back["state"], back["handling_level"], back["reworks"]) == ("in_progress", "township", 1)
+    assert "report_up" in workbench.actions_for(conn, p["xindun"], back)
+    workbench.act(conn, p["xindun"], cid, "report_up", note="付款凭证已补充")
+    closed = workbench.act(conn, p["county"], cid, "verify", note="县中心核查办结")["case"]
+    assert (closed["state"], closed["closed_level"], closed["resolved"], closed["closed_on_time"]) == ("closed", "county", True, True)
+    trail = [(e["action"], e["actor"], e["level"]) for e in lifecycle.case_events(conn, cid)][1:]
+    assert trail == [("accept", "ganzhou", "county"), ("hand_down", "ganzhou", "township"), ("mediate", "xindun", "township"),
+                     ("mediation_result", "xindun", "township"), ("report_up", "xindun", "county"),
+                     ("rework", "ganzhou", "township"), ("report_up", "xindun", "county"), ("verify", "ganzhou", "county")]
+
+
+def test_only_a_case_handed_down_can_be_reported_up_and_nothing_is_written_when_refused(conn, people):
+    p = people["p"]
+    cid = report(conn, handling_level="township", title="镇级自办的案件")["id"]
+    workbench.act(conn, p["xindun"], cid, "accept")
+    case = lifecycle.get_case(conn, cid)
+    assert "report_up" not in workbench.actions_for(conn, p["xindun"], case)
+    before = lifecycle.case_events(conn, cid)
+    with pytest.raises(workbench.Forbidden):
+        workbench.act(conn, p["xindun"], cid, "report_up", note="无人交办")
+    with pytest.raises(lifecycle.IllegalTransition) as refused:
+        lifecycle.apply(conn, cid, "report_up", "xindun", note="无人交办")
+    assert refused.value.status == 409 and "not handed down" in str(refused.value)
+    assert lifecycle.case_events(conn, cid) == before and lifecycle.get_case(conn, cid)["handling_level"] == "township"
+
+
+def test_a_task_handed_down_to_the_grid_is_in_the_grid_workers_queue_with_its_deadline_and_reported_up_by_the_worker(conn, people):
+    p = people["p"]
+    cid = report(conn, (103.5, 38.5), handling_level="township", title="交办网格核查")["id"]    # grid 620702100201001
+    workbench.act(conn, p["xindun"], cid, "accept")
+    down = workbench.act(conn, p["xindun"], cid, "hand_down", level="village", hours=48, note="请网格员两日内入户核查")["case"]
+    q = workbench.queue(conn, p["grid"])
+    assert [(r["id"], r["due"]) for r in q] == [(cid, down["deadline"])]
+    assert workbench.actions_for(conn, p["grid"], down) == ["follow_up", "report_up"]
+    assert "report_up" not in workbench.actions_for(conn, p["xindun"], down)   # the township waits for the grid
+    up = workbench.act(conn, p["grid"], cid, "report_up", note="已入户核查，情况属实")["case"]
+    assert (up["state"], up["handling_level"]) == ("feedback", "township") and workbench.queue(conn, p["grid"]) == []
+    assert "verify" in workbench.actions_for(conn, p["xindun"], up)

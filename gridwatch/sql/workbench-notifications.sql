@@ -1,6 +1,6 @@
 -- In-app notifications of one user over the cases of their queue (ids given): a new case in the
--- queue, a deadline within two hours, a returned case, an escalation or a hand-down to the
--- user's level, a department convened to a case. Each has a stable key; read marks are rows of
+-- queue, a deadline within two hours, a returned case, an escalation, a hand-down or a result
+-- reported up to the user's level, a department convened to a case. Each has a stable key; read marks are rows of
 -- notification_read. params: ids (bigint[]), role, department, level, user_id, now, since
 WITH q AS (SELECT c.* FROM cases c WHERE c.id = ANY(%(ids)s)),
 n AS (
@@ -16,12 +16,13 @@ n AS (
      WHERE case_is_open(q.state) AND q.deadline > %(now)s AND q.deadline <= %(now)s + interval '2 hours'
     UNION ALL
     SELECT 'event:' || e.id,
-           CASE e.action WHEN 'return' THEN 'returned' WHEN 'escalate' THEN 'escalated' ELSE 'handed_down' END,
+           CASE e.action WHEN 'return' THEN 'returned' WHEN 'escalate' THEN 'escalated'
+                         WHEN 'report_up' THEN 'reported_up' ELSE 'handed_down' END,
            q.id, q.ref, q.title, e.at, e.note
       FROM q JOIN case_event e ON e.case_id = q.id
      WHERE e.at > %(since)s
        AND (e.action = 'return' AND %(role)s = 'operator'
-            OR (e.action IN ('escalate', 'hand_down') AND e.data ->> 'to_level' = %(level)s))
+            OR (e.action IN ('escalate', 'hand_down', 'report_up') AND e.data ->> 'to_level' = %(level)s))
     UNION ALL
     SELECT 'convene:' || a.id, 'convened', q.id, q.ref, q.title, a.convened_at, a.part
       FROM q JOIN case_assignment a ON a.case_id = q.id
