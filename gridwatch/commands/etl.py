@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from gridwatch.cli import add_subcommands
+import importlib
 
 # (word, module, help): each module has add_arguments(p) and run(args).
 ETL_COMMANDS: tuple[tuple[str, str, str], ...] = (
@@ -27,10 +27,27 @@ ETL_COMMANDS: tuple[tuple[str, str, str], ...] = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    sub = p.add_subparsers(dest="etl_command", metavar="WHAT")
-    sub.required = True
-    add_subcommands(sub, ETL_COMMANDS, "_etl_run")
+    p.epilog = "loaders:\n" + "\n".join(f"  {name:<12}{help_text}" for name, _, help_text in ETL_COMMANDS) + \
+        "\n\n`gridwatch etl WHAT --help` shows the options of one loader."
+    p.add_argument("etl_command", choices=[name for name, _, _ in ETL_COMMANDS], metavar="WHAT",
+                   help="the loader: " + ", ".join(name for name, _, _ in ETL_COMMANDS))
+    p.add_argument("etl_args", nargs=argparse.REMAINDER, metavar="...", help="the loader's own arguments")
+
+
+def loader_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
+    """The parser of ``gridwatch etl NAME`` and the loader module (imported here, not at CLI start)."""
+    module, help_text = next((m, h) for n, m, h in ETL_COMMANDS if n == name)
+    mod = importlib.import_module(module)
+    p = argparse.ArgumentParser(prog=f"gridwatch etl {name}", description=(mod.__doc__ or help_text).strip(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    mod.add_arguments(p)
+    return p, mod
 
 
 def run(args: argparse.Namespace) -> int:
-    return int(args._etl_run(args) or 0)
+    # The loaders pull in heavy optional dependencies (pandas, numpy, shapely, GDAL through pyogrio),
+    # so a loader module is imported only when its command runs, not when `gridwatch --help` builds
+    # the parser; its own options are parsed here.
+    parser, mod = loader_parser(args.etl_command)
+    loader_args = parser.parse_args(args.etl_args)
+    return int(mod.run(loader_args) or 0)
