@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from datetime import timedelta
 
 import pytest
 from PIL import Image
@@ -354,7 +355,7 @@ def test_chang_jianxin_the_qingquan_centre_mediates_the_sheep_farm_records_his_c
     assert conn.execute("SELECT kind FROM checkin WHERE case_id = %s", (cid,)).fetchone()["kind"] == "report"
 
 
-def test_shi_quanai_from_the_petitions_bureau_to_the_county_handed_down_inspected_hazard_registered_mediated_fixed_and_closed(
+def test_shi_quanai_from_the_petitions_bureau_to_the_county_handed_down_with_a_deadline_fixed_in_the_township_reported_up_and_closed_by_the_county(
         chromium, world, conn, tmp_path):
     grid = add_place(conn, "621122", "陇西县", "菜子镇", "浅河村", 104.0, 37.0, prefecture="6211", village_kind="村委会")
     township = grid[:9]
@@ -385,13 +386,25 @@ def test_shi_quanai_from_the_petitions_bureau_to_the_county_handed_down_inspecte
         act(page, "accept", **{"#case-note": "县信访局转县综治中心"})
         page.wait_for_selector("button.case-do[data-action=hand_down]")
         act(page, "hand_down", **{"lv": lambda p: choose(p, "#case-level", "乡镇（街道）"),
+                                  "lbl": lambda p: wait_until(lambda: "上报结果" in p.inner_text("#case-l-hours"),
+                                                              message="the hand-down's deadline field"),
+                                  "#case-hours": "168",
                                   "#case-note": "请菜子镇7日内查明牛犊死亡原因，会同供电所调处赔偿、排除线路隐患，并报县中心"})
+        wait_until(lambda: page.locator("#case-actions").inner_text().strip() == "当前没有您可执行的操作。",
+                   message="the county waits for the township's report")
+    handed = lifecycle.get_case(conn, cid)
+    down_event = lifecycle.case_events(conn, cid)[-1]
+    assert (handed["handling_level"], down_event["action"]) == ("township", "hand_down")
+    assert handed["deadline"] == down_event["at"] + timedelta(hours=168)
     # the township inspects the site with photos, registers the line as a hazard, mediates, and dispatches the power station
     with signed_in(chromium, server, sid["caizi"]) as page:
         page.goto(server.url + "/workbench")
         page.wait_for_selector(f"#workbench-open-{cid}")
+        assert "剩余" in page.inner_text(f"#workbench-select .wb-row:has(#workbench-open-{cid}) .wb-due")   # the county's deadline
         page.click(f"#workbench-open-{cid}")
         page.wait_for_selector("button.case-do[data-action=register_hazard]")
+        assert page.locator("button.case-do[data-action=report_up]").count() == 1
+        assert page.locator("button.case-do[data-action=verify]").count() == 0
         page.set_input_files("#case-upload input[type=file]", [jpeg_file(tmp_path, "现场1.jpg"), jpeg_file(tmp_path, "现场2.jpg", (30, 90, 30))])
         wait_until(lambda: page.locator("#case-files a").count() == 2, message="the site inspection photos")
         act(page, "register_hazard", **{"#case-hazard-title": "浅河村低压线路（石全爱钢架牛棚上方）", "#case-deadline-days": "15",
@@ -403,7 +416,7 @@ def test_shi_quanai_from_the_petitions_bureau_to_the_county_handed_down_inspecte
         page.wait_for_selector("button.case-do[data-action=mediation_result]")
         act(page, "mediation_result", **{"#case-agreement": "供电所一次性赔偿石全爱牛犊损失，并抬高迁改牛棚上方线路"})
         page.wait_for_selector("button.case-do[data-action=dispatch]")
-        act(page, "dispatch", **{"d": lambda p: choose(p, "#case-department", "菜子镇供电所（菜子镇）"), "#case-hours": "360",
+        act(page, "dispatch", **{"d": lambda p: choose(p, "#case-department", "菜子镇供电所（菜子镇）"),
                                  "#case-note": "落实赔偿并迁改线路"})
     hazard = conn.execute("SELECT id, state, owner_department_id FROM hazard WHERE case_id = %s", (cid,)).fetchone()
     assert hazard["owner_department_id"] == power and hazard["state"] == "open"
@@ -421,18 +434,34 @@ def test_shi_quanai_from_the_petitions_bureau_to_the_county_handed_down_inspecte
                                          "#case-note": "线路已抬高迁改，与牛棚安全距离符合要求，销号"})
         page.wait_for_selector("button.case-do[data-action=feedback]")
         act(page, "feedback", **{"#case-note": "赔偿款已付清，线路已迁改"})
-    # the township reports up: it verifies and closes
+    # the township checks the work and reports the result up to the county (it does not close the case itself)
     with signed_in(chromium, server, sid["caizi"]) as page:
         page.goto(server.url + f"/workbench/case/{cid}")
+        page.wait_for_selector("button.case-do[data-action=report_up]")
+        assert page.locator("button.case-do[data-action=verify]").count() == 0
+        act(page, "report_up", **{"#case-note": "现场核查属实：赔偿已付清，线路已迁改销号，当事人认可，报县综治中心"})
+        wait_until(lambda: page.locator("#case-actions").inner_text().strip() == "当前没有您可执行的操作。",
+                   message="the township done with the case")
+    up = lifecycle.get_case(conn, cid)
+    assert (up["state"], up["handling_level"]) == ("feedback", "county")
+    # the county centre sees the report in its queue and closes the case at county level
+    with signed_in(chromium, server, sid["longxi"]) as page:
+        page.goto(server.url + "/workbench")
+        page.wait_for_selector(f"#workbench-open-{cid}")
+        assert "待核查" in page.inner_text(f"#workbench-select .wb-row:has(#workbench-open-{cid})")
+        page.click(f"#workbench-open-{cid}")
         page.wait_for_selector("button.case-do[data-action=verify]")
-        act(page, "verify", **{"#case-note": "核查属实，报县综治中心"})
+        assert "上报结果" in page.inner_text("#case-timeline")
+        act(page, "verify", **{"#case-note": "县综治中心核查办结"})
     assert conn.execute("SELECT state FROM hazard WHERE id = %s", (hazard["id"],)).fetchone()["state"] == "closed"
     done = lifecycle.get_case(conn, cid)
-    assert (done["state"], done["channel"], done["resolved"]) == ("closed", "petition", True)
+    assert (done["state"], done["channel"], done["resolved"], done["closed_level"]) == ("closed", "petition", True, "county")
+    assert done["closed_on_time"] is True
     trail = [(e["action"], e["actor"]) for e in lifecycle.case_events(conn, cid)]
     assert trail == [("report", "longxi"), ("accept", "longxi"), ("hand_down", "longxi"), ("register_hazard", "caizi"),
                      ("mediate", "caizi"), ("mediation_result", "caizi"), ("dispatch", "caizi"), ("start", "caizi_power"),
-                     ("close_out_hazard", "caizi_power"), ("feedback", "caizi_power"), ("verify", "caizi")]
+                     ("close_out_hazard", "caizi_power"), ("feedback", "caizi_power"), ("report_up", "caizi"),
+                     ("verify", "longxi")]
     assert conn.execute("SELECT count(*) AS n FROM attachment WHERE case_id = %s", (cid,)).fetchone()["n"] == 2
 
 

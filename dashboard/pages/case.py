@@ -2,7 +2,8 @@
 parties by role, the departments convened, and every action the lifecycle allows the signed-in user
 now (``gridwatch.workbench.actions_for``) as a button that opens the form the action needs:
 dispatch to a department serving the place (the category's time limit by default), return with a
-reason, request/approve/deny an extension, escalate or hand down with instructions, mediation of
+reason, request/approve/deny an extension, escalate or hand down with instructions and a deadline,
+report the result up (the centre a case was handed down to), mediation of
 each of the three kinds with outcome and agreement, verify, rework, visit with satisfaction, merge a
 duplicate, convene departments (a lead and co-handlers, each with its part and hours), a
 department's report-in and finished part, a grid worker's follow-up check. Photos and documents
@@ -37,7 +38,7 @@ FORM = {
     "reject": ("note",), "merge": ("duplicate_of", "note"), "dispatch": ("department", "hours", "note"),
     "return": ("note",), "feedback": ("note", "resolved"), "verify": ("note",), "rework": ("note",),
     "request_extension": ("hours", "note"), "approve_extension": ("note",), "deny_extension": ("note",),
-    "escalate": ("note",), "hand_down": ("level", "note"), "park": ("note",), "visit": ("satisfaction", "note"),
+    "escalate": ("note",), "hand_down": ("level", "hours", "note"), "report_up": ("note", "resolved"), "park": ("note",), "visit": ("satisfaction", "note"),
     "mediate": ("kind", "mediator", "note"), "mediation_result": ("outcome", "agreement", "note"),
     "convene": ("convene", "note"), "decline": ("note",), "part_done": ("note",), "report_in": ("note",),
     "follow_up": ("note",), "accept": ("note",), "start": ("note",), "resume": ("note",),
@@ -74,6 +75,7 @@ register({
     "case.f.department": {"zh": "承办部门（服务该地的部门）", "en": "Department (serving this place)"},
     "case.f.hours": {"zh": "时限（小时，空则按类别时限）", "en": "Time limit (hours; empty: the category's)"},
     "case.f.level": {"zh": "交办至", "en": "Hand down to"},
+    "case.f.report_hours": {"zh": "办理时限（小时，到期前上报结果）", "en": "Deadline (hours) for the report back"},
     "case.f.kind": {"zh": "调解类型", "en": "Kind of mediation"},
     "case.f.mediator": {"zh": "调解组织 / 调解员", "en": "Mediator"},
     "case.f.outcome": {"zh": "调解结果", "en": "Outcome"},
@@ -310,7 +312,8 @@ def choose(clicks):
                Input("case-action", "data"), Input("shell-lang", "data"))
 def show_form(action, lang):
     wanted = FORM.get(action or "", ())
-    labels = [t(f"case.f.{f}", lang) for f in FIELDS if f != "convene"]
+    labels = [t("case.f.report_hours" if (f, action) == ("hours", "hand_down") else f"case.f.{f}", lang)
+              for f in FIELDS if f != "convene"]
     outcome = [{"label": t("case.f.agreed", lang), "value": "agreed"}, {"label": t("case.f.failed", lang), "value": "failed"}]
     return (action is None, t(f"wb.action.{action}", lang) if action else "", t("case.submit", lang),
             *[f not in wanted for f in FIELDS], *labels, t("case.f.lead", lang),
