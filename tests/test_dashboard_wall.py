@@ -80,3 +80,18 @@ def test_a_red_case_or_hazard_takes_the_wall_over_until_acknowledged(serve, db_u
     page.screenshot_to("wall-alert")
     page.click("#wall-ack-button")
     wait_until(lambda: not page.locator("#wall-takeover").is_visible(), message="the takeover to go once acknowledged")
+
+
+def test_a_gbt_2260_prefecture_code_in_the_wall_url_puts_that_prefecture_on_the_wall(serve, db_url, conn, tiny, browser_page):
+    # 620700 is 张掖市 (6207) written in GB/T 2260; before the one parser it was taken as a county
+    # code that does not exist, and the wall said no regions were loaded
+    make_case(conn, lon=102.2, lat=38.8)
+    make_case(conn, lon=101.0, lat=36.2)     # 兰州市: outside the wall's region
+    server = serve(db_url)
+    page = browser_page
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    page.goto(server.url + "/wall?region=620700&tour=600")
+    wait_until(lambda: page.inner_text("#wall-region-name") == "甘州区", message="张掖市's county touring on the wall")
+    wait_until(lambda: page.locator("#wall-province #wall-n-open .v").inner_text() == "1", message="张掖市's one open case")
+    ranking = page.inner_text("#wall-ranking")
+    assert "甘州区" in ranking and "兰州市" not in ranking

@@ -215,5 +215,20 @@ def test_the_live_stream_answers_503_beyond_its_cap_and_accepts_again_when_one_c
 
 def test_a_bad_region_is_refused_with_the_usual_error_body(world):
     r = httpx.get(world.url + "/api/v1/live", params={"region": "62x"}, timeout=10)
-    assert r.status_code == 422
-    assert r.json()["error"]["field"].endswith("region")
+    assert r.status_code == 400
+    assert r.json()["error"]["field"] == "region" and r.json()["error"]["code"] == "bad_code"
+
+
+def test_a_gbt_2260_prefecture_code_scopes_the_stream_to_that_prefecture_not_to_a_county(world):
+    # 620700 is 张掖市 (6207) written in GB/T 2260: its county 620702 is inside it, 620102 is not
+    prefecture = Stream(world.url, region="620700")
+    try:
+        assert prefecture.status == 200
+        wait_until(lambda: prefecture.versions(), timeout=10, message="the first versions")
+        elsewhere = _post(world, *WEST, "live-gbt-west-1")
+        here = _post(world, *EAST, "live-gbt-east-1")
+        wait_until(lambda: prefecture.versions()[-1]["cases"] >= here, timeout=10,
+                   message="the 620700 stream to carry the case in 620702")
+        assert elsewhere not in [v["cases"] for v in prefecture.versions()[1:]], "told of a case outside 张掖市"
+    finally:
+        prefecture.close()

@@ -33,7 +33,7 @@ from dashboard.figures import (
 from gridwatch.i18n import fmt_percent, register, t
 from dashboard.util import db_callback, pool, read
 from gridwatch import config, kpi, triage
-from gridwatch.regions import children_features, list_regions, prefectures, region_row
+from gridwatch.regions import BadRegionCode, check_code, children_features, list_regions, prefectures, region_row
 from gridwatch.db import transaction
 from gridwatch.live import read_versions
 
@@ -107,9 +107,20 @@ def _panel(panel: str, children, className: str = "wall-panel") -> html.Section:
     return html.Section([_fresh(panel), html.H2(id=f"wall-h-{panel}"), *children], className=className, id=f"wall-panel-{panel}")
 
 
+def _scope(region) -> str | None:
+    """The wall's region from ``?region=``: its canonical code through the one parser (GB/T 2260
+    ``620700`` → ``6207``); None (the top of the hierarchy) when it is absent or not a code."""
+    if not isinstance(region, str) or not region.strip():
+        return None
+    try:
+        return check_code(region)
+    except BadRegionCode:
+        return None
+
+
 def layout(tour=None, alert_minutes=None, region=None, **_):
     seconds = _tour_seconds(tour)
-    scope = region if isinstance(region, str) and region.isdigit() and len(region) <= 15 else None
+    scope = _scope(region)
     return html.Div(
         [
             dcc.Store(id="wall-config", data={"tour": seconds, "stale": float(config.get("GRIDWATCH_STALE_SECONDS")),

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from gridwatch import config
 from gridwatch.api.errors import error_body
 from gridwatch.live import LiveFull
+from gridwatch.regions import BadRegionCode, check_code
 
 __all__ = ["router", "BEAT_SECONDS"]
 
@@ -44,8 +45,14 @@ def _event(kind: str, data) -> str:
                        503: {"description": "this process already serves GRIDWATCH_LIVE_MAX streams; retry later"}})
 async def live(request: Request,
                once: bool = Query(False, description="close after the first version message"),
-               region: str = Query("", pattern=r"^(\d{2}|\d{4}|\d{6}|\d{9}|\d{12}|\d{15})?$",
-                                   description="only changes touching this region code (and its parents/children)")):
+               region: str = Query("", description="only changes touching this region code (and its parents/children); "
+                                                   "GB/T 2260 six digits work too (620700 is 张掖市, 6207)")):
+    if region:
+        try:
+            region = check_code(region)      # the one parser: 620700 → 6207, a prefecture, not a county
+        except BadRegionCode as exc:
+            exc.field, exc.value = "region", region
+            raise
     hub = request.app.state.listener
     try:
         sub = hub.subscribe(region)
