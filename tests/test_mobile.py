@@ -116,3 +116,45 @@ def test_a_phone_giving_gcj02_positions_is_converted_to_the_true_place(chromium,
         row = conn.execute("SELECT coord_system, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM cases WHERE grid_code = %s", (GRID,)).fetchone()
         assert row["coord_system"] == "gcj02"
         assert abs(row["lon"] - LANZHOU[0]) < 1e-5 and abs(row["lat"] - LANZHOU[1]) < 1e-5      # about a metre
+
+
+def test_a_case_the_township_hands_down_to_the_grid_is_on_the_workers_phone_with_its_deadline_and_the_worker_reports_up(
+        chromium, phone_world, conn):
+    from datetime import datetime
+
+    from gridwatch import cases as lifecycle
+    from gridwatch import intake
+    from gridwatch.db import transaction
+    from tests.test_workbench_pages import act, choose
+
+    server = phone_world["server"]
+    with transaction(conn):
+        case, _ = intake.create_case(conn, {"category": "neighbour", "lon": LANZHOU[0], "lat": LANZHOU[1], "channel": "hotline",
+                                            "handling_level": "township", "title": "邻里宅基地纠纷，请网格员入户了解"}, actor="窗口")
+    cid = case["id"]
+    town = auth.create_session(conn, auth.add_user(conn, "chengguan_town", "operator", region_code=GRID[:9]))
+    with signed_in(chromium, server, town) as page:
+        page.goto(server.url + f"/workbench/case/{cid}")
+        page.wait_for_selector("button.case-do[data-action=accept]")
+        act(page, "accept")
+        page.wait_for_selector("button.case-do[data-action=hand_down]")
+        act(page, "hand_down", **{"lv": lambda p: choose(p, "#case-level", "村（社区）"), "#case-hours": "48",
+                                  "#case-note": "请网格员两日内入户了解并上报"})
+    down = lifecycle.get_case(conn, cid)
+    assert (down["handling_level"], down["grid_code"]) == ("village", GRID)
+    with signed_in(chromium, server, phone_world["sid"], **PHONE,
+                   geolocation={"longitude": LANZHOU[0], "latitude": LANZHOU[1], "accuracy": 8}) as page:
+        open_phone(page, server)
+        task = f"#m-task-{cid}"
+        page.wait_for_selector(task)
+        assert "邻里宅基地纠纷" in page.inner_text(task)
+        due = datetime.fromisoformat(page.get_attribute(f"{task} .wb-due", "data-due"))
+        assert due == down["deadline"]
+        wait_until(lambda: "剩余" in page.inner_text(f"{task} .wb-due"), message="the task's deadline counting down")
+        page.click(f"{task} a")
+        page.wait_for_selector("button.case-do[data-action=report_up]")
+        act(page, "report_up", **{"#case-note": "已入户了解：双方同意由村调委会调解"})
+    up = lifecycle.get_case(conn, cid)
+    assert (up["state"], up["handling_level"]) == ("feedback", "township")
+    assert [(e["action"], e["actor"]) for e in lifecycle.case_events(conn, cid)][-2:] == [("hand_down", "chengguan_town"),
+                                                                                          ("report_up", "lz_grid")]

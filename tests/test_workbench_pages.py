@@ -72,7 +72,9 @@ def choose(page, selector: str, option: str):
 
 
 def act(page, action: str, **fill):
-    """Click the action's button on the case page, fill its form, submit, wait for the confirmation."""
+    """Click the action's button on the case page, fill its form, submit, wait for the confirmation and for the
+    page to show the action on the timeline again (so the next click lands on the re-rendered buttons)."""
+    recorded = page.locator(f"#case-timeline li.tl-{action}").count()
     page.click(f"button.case-do[data-action={action}]")
     page.wait_for_selector("#case-form:not([hidden])")
     for selector, value in fill.items():
@@ -85,6 +87,8 @@ def act(page, action: str, **fill):
     wait_until(lambda: (page.locator("#case-ok").count() == 1 and page.inner_text("#case-ok") == done)
                or page.locator("#case-error").count() == 1, message=f"{action} to be answered")
     assert page.locator("#case-error").count() == 0, page.inner_text("#case-error")
+    wait_until(lambda: page.locator(f"#case-timeline li.tl-{action}").count() > recorded
+               and page.locator("#case-form[hidden]").count() == 1, message=f"the page re-rendered after {action}")
 
 
 def test_chen_dianqing_walks_in_the_county_centre_convenes_three_bodies_the_bureau_pays_and_the_case_is_closed_and_visited(
