@@ -506,3 +506,69 @@ def test_a_new_case_reaches_the_open_queue_and_its_badge_by_push_without_a_reloa
         assert page.locator("#workbench-notify-panel .wb-n.unread").count() == 2
         page.click("#workbench-read-all")
         wait_until(lambda: not page.locator("#workbench-unread").is_visible(), message="all read")
+
+
+def test_return_extension_rework_and_merge_are_each_clicked_through_the_case_page_and_land_on_the_trail(chromium, world, conn):
+    server, sid = world["server"], world["sid"]
+    cid, dup = _county_cases(conn, 2)
+    water = "甘州区水务局（甘州区）"
+    with signed_in(chromium, server, sid["ganzhou"]) as page:
+        page.goto(server.url + f"/workbench/case/{cid}")
+        page.wait_for_selector("button.case-do[data-action=accept]")
+        act(page, "accept")
+        act(page, "dispatch", **{"d": lambda p: choose(p, "#case-department", water), "#case-note": "请区水务局办理"})
+        # the second registration of the same dispute is merged into the first
+        page.goto(server.url + f"/workbench/case/{dup}")
+        page.wait_for_selector("button.case-do[data-action=merge]")
+        act(page, "merge", **{"#case-duplicate": cid, "#case-note": "同一纠纷重复登记"})
+        wait_until(lambda: "不予受理" in page.inner_text("#case-fact-state"), message="the duplicate closed as merged")
+    with signed_in(chromium, server, sid["water"]) as page:
+        page.goto(server.url + f"/workbench/case/{cid}")
+        page.wait_for_selector("button.case-do[data-action=return]")
+        act(page, "return", **{"#case-note": "邻里纠纷不属水务局职责，请重新派遣"})
+        wait_until(lambda: "已退回" in page.inner_text("#case-fact-state"), message="the case returned")
+        assert page.locator("button.case-do[data-action=start], button.case-do[data-action=return]").count() == 0
+    with signed_in(chromium, server, sid["ganzhou"]) as page:
+        page.goto(server.url + f"/workbench/case/{cid}")
+        page.wait_for_selector("button.case-do[data-action=dispatch]")
+        assert "邻里纠纷不属水务局职责" in page.inner_text("#case-timeline")
+        act(page, "dispatch", **{"d": lambda p: choose(p, "#case-department", water), "#case-note": "涉及渠道用水，仍请水务局牵头"})
+    with signed_in(chromium, server, sid["water"]) as page:
+        page.goto(server.url + f"/workbench/case/{cid}")
+        page.wait_for_selector("button.case-do[data-action=start]")
+        act(page, "start")
+        act(page, "request_extension", **{"#case-hours": "48", "#case-note": "需等待村组协调会"})
+    deadline = lifecycle.get_case(conn, cid)["deadline"]
+    with signed_in(chromium, server, sid["ganzhou"]) as page:
+        page.goto(server.url + f"/workbench/case/{cid}")
+        page.wait_for_selector("button.case-do[data-action=approve_extension]")
+        act(page, "approve_extension", **{"#case-note": "同意延期48小时"})
+    extended = lifecycle.get_case(conn, cid)
+    assert extended["deadline"] - deadline == timedelta(hours=48) and extended["extensions"] == 1
+    with signed_in(chromium, server, sid["water"]) as page:
+        page.goto(server.url + f"/workbench/case/{cid}")
+        page.wait_for_selector("button.case-do[data-action=feedback]")
+        act(page, "feedback", **{"#case-note": "已协调，双方同意按时轮灌"})
+    with signed_in(chromium, server, sid["ganzhou"]) as page:
+        page.goto(server.url + f"/workbench/case/{cid}")
+        page.wait_for_selector("button.case-do[data-action=rework]")
+        act(page, "rework", **{"#case-note": "未附轮灌协议，请补充"})
+    with signed_in(chromium, server, sid["water"]) as page:
+        page.goto(server.url + f"/workbench/case/{cid}")
+        page.wait_for_selector("button.case-do[data-action=feedback]")
+        act(page, "feedback", **{"#case-note": "轮灌协议已签订"})
+    with signed_in(chromium, server, sid["ganzhou"]) as page:
+        page.goto(server.url + f"/workbench/case/{cid}")
+        page.wait_for_selector("button.case-do[data-action=verify]")
+        act(page, "verify")
+    done = lifecycle.get_case(conn, cid)
+    assert (done["state"], done["returns"], done["reworks"], done["extensions"]) == ("closed", 1, 1, 1)
+    trail = [(e["action"], e["actor"], e["to_state"]) for e in lifecycle.case_events(conn, cid)][1:]
+    assert trail == [("accept", "ganzhou", "accepted"), ("dispatch", "ganzhou", "dispatched"), ("return", "water", "returned"),
+                     ("dispatch", "ganzhou", "dispatched"), ("start", "water", "in_progress"),
+                     ("request_extension", "water", "in_progress"), ("approve_extension", "ganzhou", "in_progress"),
+                     ("feedback", "water", "feedback"), ("rework", "ganzhou", "in_progress"), ("feedback", "water", "feedback"),
+                     ("verify", "ganzhou", "closed")]
+    merged = lifecycle.get_case(conn, dup)
+    assert (merged["state"], merged["duplicate_of"]) == ("rejected", cid)
+    assert [(e["action"], e["actor"]) for e in lifecycle.case_events(conn, dup)][-1] == ("merge", "ganzhou")
