@@ -139,6 +139,9 @@ def test_chen_dianqing_walks_in_the_county_centre_convenes_three_bodies_the_bure
     with signed_in(chromium, server, sid["station"]) as page:
         page.goto(server.url + "/workbench")
         page.wait_for_selector(f"#workbench-open-{cid}")
+        wait_until(lambda: "1–8 切换队列" in page.inner_text("#workbench-shortcuts"), message="the hint naming key 8 for 协办")
+        page.keyboard.press("8")
+        wait_until(lambda: "协办" in page.inner_text("#workbench-tabs .wb-tab.active"), message="8 to open the 协办 tab")
         page.click(f"#workbench-open-{cid}")
         page.wait_for_selector("button.case-do[data-action=report_in]")
         act(page, "report_in", **{"#case-note": "水管站已报到，验收资料随后提交"})
@@ -213,7 +216,7 @@ def test_the_workbench_is_used_with_the_keyboard_alone(chromium, world, conn):
     with signed_in(chromium, server, sid["ganzhou"]) as page:
         page.goto(server.url + "/workbench")
         page.wait_for_selector(f"#workbench-open-{ids[2]}")
-        assert "j/k" in page.inner_text("#workbench-shortcuts")
+        assert "j/k" in page.inner_text("#workbench-shortcuts") and "1–7 切换队列" in page.inner_text("#workbench-shortcuts")
         wait_until(lambda: "剩余" in page.inner_text(f"#workbench-select .wb-row:has(#workbench-open-{ids[0]}) .wb-due"),
                    message="the deadline counting down")
         page.screenshot_to("workbench-queue")
