@@ -116,3 +116,27 @@ def test_notifications_list_the_new_case_and_remember_it_was_read(site):
     assert body["unread"] == 1 and body["items"][0]["kind"] == "new_case"
     assert county.post("/api/v1/notifications/read", json={"keys": [body["items"][0]["key"]]}).json() == {"marked": 1}
     assert county.get("/api/v1/notifications").json()["unread"] == 0
+
+
+def test_a_hand_down_over_the_api_needs_its_deadline_and_the_result_comes_back_up_from_the_township(site, conn):
+    cid = site["case"]["id"]
+    county = site["c"]["county"]
+    auth.add_user(conn, "xindun_api", "operator", region_code="620702100")
+    xindun = httpx.Client(base_url=site["url"], timeout=30,
+                          headers={"Authorization": f"Bearer {auth.create_token(conn, 'xindun_api')[1]}"})
+    path = f"/api/v1/workbench/cases/{cid}/actions"
+    assert county.post(path, json={"action": "accept"}).status_code == 200
+    trail = len(county.get(f"/api/v1/workbench/cases/{cid}").json()["events"])
+    missing = county.post(path, json={"action": "hand_down", "level": "township", "note": "请新墩镇调处"})
+    assert missing.status_code == 422 and missing.json()["error"]["field"] == "hours"
+    assert len(county.get(f"/api/v1/workbench/cases/{cid}").json()["events"]) == trail
+    down = county.post(path, json={"action": "hand_down", "level": "township", "hours": 72, "note": "请新墩镇3日内调处并报县中心"})
+    assert down.status_code == 200 and down.json()["case"]["handling_level"] == "township"
+    assert county.post(path, json={"action": "report_up", "note": "县中心不能替镇上报"}).status_code == 403
+    assert [c["id"] for c in xindun.get("/api/v1/queue").json()["cases"]] == [cid]
+    up = xindun.post(path, json={"action": "report_up", "note": "已调解，工程款已付"})
+    assert up.status_code == 200 and up.json()["case"]["handling_level"] == "county" and up.json()["case"]["state"] == "feedback"
+    assert "verify" in county.get(f"/api/v1/workbench/cases/{cid}").json()["allowed_actions"]
+    events = county.get(f"/api/v1/workbench/cases/{cid}").json()["events"]
+    assert [(e["action"], e["actor"]) for e in events[-2:]] == [("hand_down", "ganzhou"), ("report_up", "xindun_api")]
+    xindun.close()
