@@ -5,13 +5,17 @@ connection returns (even if the phone sends it twice); a GCJ-02 phone's position
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from PIL import Image
 
 from geo.coords import wgs84_to_gcj02
-from gridwatch import auth
+from gridwatch import auth, intake
+from gridwatch import cases as lifecycle
+from gridwatch.db import transaction
 from tests.conftest import wait_until
-from tests.test_workbench_pages import signed_in
+from tests.test_workbench_pages import act, choose, signed_in
 
 pytestmark = pytest.mark.browser
 
@@ -120,13 +124,6 @@ def test_a_phone_giving_gcj02_positions_is_converted_to_the_true_place(chromium,
 
 def test_a_case_the_township_hands_down_to_the_grid_is_on_the_workers_phone_with_its_deadline_and_the_worker_reports_up(
         chromium, phone_world, conn):
-    from datetime import datetime
-
-    from gridwatch import cases as lifecycle
-    from gridwatch import intake
-    from gridwatch.db import transaction
-    from tests.test_workbench_pages import act, choose
-
     server = phone_world["server"]
     with transaction(conn):
         case, _ = intake.create_case(conn, {"category": "neighbour", "lon": LANZHOU[0], "lat": LANZHOU[1], "channel": "hotline",
