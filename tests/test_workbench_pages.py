@@ -246,7 +246,10 @@ def test_the_workbench_is_used_with_the_keyboard_alone(chromium, world, conn):
         page.wait_for_selector("#case-form:not([hidden])")
         tab_to(page, "#case-department")
         page.keyboard.press("ArrowDown")                 # opens the list; typing searches it
+        wait_until(lambda: page.get_by_role("option").count() > 0, message="the department list open")
         page.keyboard.type("甘州区水务局")
+        wait_until(lambda: page.get_by_role("option").count() > 0
+                   and "甘州区水务局" in page.get_by_role("option").first.inner_text(), message="the list searched")
         page.keyboard.press("Enter")
         wait_until(lambda: "甘州区水务局" in page.inner_text("#case-department"), message="the department chosen by keyboard")
         tab_to(page, "#case-note")
