@@ -377,18 +377,28 @@ def case_detail(conn: psycopg.Connection, who: Principal, case_id: int) -> dict:
                             (case["category_code"],)).fetchone()
     department = conn.execute("SELECT name FROM department WHERE id = %s", (case["department_id"],)).fetchone() \
         if case["department_id"] else None
-    return {
+    detail = {
         "case": case, "category": dict(category) if category else {},
         "department_name": department["name"] if department else None,
         "events": lifecycle.case_events(conn, case_id), "mediations": lifecycle.case_mediations(conn, case_id),
         "assignments": assignments(conn, case_id), "attachments": attachments.list_for(conn, case_id=case_id),
         "departments": departments_serving(conn, case), "allowed_actions": actions_for(conn, who, case),
-        "parties": _parties(conn, case_id), "hazards": case_hazards(conn, case_id),
+        "parties": _parties(conn, who, case_id), "hazards": case_hazards(conn, case_id),
     }
+    if not lifecycle.may_read_personal(who):
+        # the same masking as every other face: free text that may name people becomes ***
+        masked = lifecycle.mask({**case, "events": detail["events"], "mediations": detail["mediations"]}, who)
+        detail["events"], detail["mediations"] = masked.pop("events"), masked.pop("mediations")
+        detail["case"] = masked
+    return detail
 
 
-def _parties(conn: psycopg.Connection, case_id: int) -> list[dict]:
-    row = conn.execute("SELECT reporter_name, reporter_phone, parties FROM cases WHERE id = %s", (case_id,)).fetchone()
+def _parties(conn: psycopg.Connection, who: Principal, case_id: int) -> list[dict]:
+    """The reporter and parties, only for a role with read_personal_data, and then through
+    :func:`gridwatch.cases.personal_details`, which writes the audit row (who, when, which case)."""
+    if not lifecycle.may_read_personal(who):
+        return []
+    row = lifecycle.personal_details(conn, who, case_id, what="parties (workbench case page)")
     out = []
     if row["reporter_name"] or row["reporter_phone"]:
         out.append({"role": "reporter", "name": row["reporter_name"], "contact": row["reporter_phone"]})

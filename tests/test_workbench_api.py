@@ -10,7 +10,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from gridwatch import auth, intake
+from gridwatch import auth, intake, workbench
 from gridwatch.db import transaction
 from tests.factories import make_department
 
@@ -140,3 +140,22 @@ def test_a_hand_down_over_the_api_needs_its_deadline_and_the_result_comes_back_u
     events = county.get(f"/api/v1/workbench/cases/{cid}").json()["events"]
     assert [(e["action"], e["actor"]) for e in events[-2:]] == [("hand_down", "ganzhou"), ("report_up", "xindun_api")]
     xindun.close()
+
+
+def test_the_case_page_shows_parties_only_to_roles_with_the_right_and_audits_each_opening(site, conn):
+    with transaction(conn):
+        case, _ = intake.create_case(conn, {"category": "project_contract", "lon": 103.0, "lat": 38.5, "channel": "window",
+                                            "handling_level": "county", "title": "欠款纠纷", "description": "陈某某诉称",
+                                            "reporter_name": "陈殿清", "reporter_phone": "13800000000"}, actor="窗口")
+    cid = case["id"]
+    seen = site["c"]["county"].get(f"/api/v1/workbench/cases/{cid}")
+    assert seen.status_code == 200
+    assert {"role": "reporter", "name": "陈殿清", "contact": "13800000000"} in seen.json()["parties"]
+    audit = conn.execute("SELECT username, what FROM personal_data_access WHERE case_id = %s", (cid,)).fetchall()
+    assert [r["username"] for r in audit] == ["ganzhou"] and "workbench" in audit[0]["what"]
+
+    grid_worker = auth.resolve(conn, auth.create_token(conn, "grid1")[1])
+    detail = workbench.case_detail(conn, grid_worker, cid)
+    assert detail["parties"] == [] and detail["case"]["description"] == "***"
+    assert "陈殿清" not in repr(detail) and "13800000000" not in repr(detail)
+    assert conn.execute("SELECT count(*) AS n FROM personal_data_access WHERE case_id = %s", (cid,)).fetchone()["n"] == 1

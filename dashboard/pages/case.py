@@ -273,7 +273,8 @@ def render(case_id, _refresh, lang, _versions):
     who = session.principal()
     lang = lang if lang in ("zh", "en") else "zh"
     try:
-        with transaction(dash.get_app().server.state.pool, readonly=True) as conn:
+        # not read-only: opening the parties writes an audit row (personal_data_access)
+        with transaction(dash.get_app().server.state.pool) as conn:
             d = workbench.case_detail(conn, who, int(case_id or 0))
             place = workbench.place_names(conn, d["case"])
             outline = workbench.region_outline(conn, d["case"]["grid_code"]) if d["case"].get("grid_code") else None
