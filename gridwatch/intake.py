@@ -10,10 +10,12 @@ from the API, the Open311 façade, the simulator and the demo's stories:
   ``region_lineage`` in SQL: point-in-polygon on subdivided grids, then up ``parent_code``);
 - idempotent on ``client_request_id`` (INSERT … ON CONFLICT DO NOTHING, then the existing row);
 - flagged ``possible_duplicate_of`` an earlier case of the same category within 50 m in the last
-  72 h (it still counts; an operator's ``merge`` action sets ``duplicate_of`` and rejects it).
+  72 h, or an earlier case of the same batch, as if reported one at a time (it still counts; an operator's ``merge`` action sets ``duplicate_of`` and rejects it).
 
-A batch is two statements whatever its size (one check, one INSERT … SELECT that also writes the
-'report' events), so the cases table's statement trigger sends one notification per batch.
+A batch is a few statements whatever its size — one locating every point (a join with the grid
+pieces), one INSERT … SELECT of every case (region codes, duplicate check and creator looked up
+for the whole set), one INSERT of every 'report' event — so the cases table's statement trigger
+sends one notification per batch; nothing of ours runs once per case (foreign keys still check each row).
 """
 
 from __future__ import annotations
@@ -179,8 +181,10 @@ def create_cases(conn: psycopg.Connection, items: list[dict], *, actor: str = "i
                  default_channel: str = "online") -> list[tuple[dict, bool]]:
     """Validate and insert ``items`` (all or nothing); return [(case, created)] in input order.
 
-    ``created`` is False where the ``client_request_id`` was already known: the existing case is
-    returned and nothing new is written for it. Run inside ``gridwatch.db.transaction``.
+    ``created`` is False where the ``client_request_id`` was already known (to this creator, or
+    earlier in the same batch): the existing case is returned and nothing new is written for it.
+    Run inside ``gridwatch.db.transaction``. Whatever the batch size: one statement locates every
+    point, one inserts every case (one notification), one writes every 'report' event.
     """
     rows = prepare(conn, items, default_channel=default_channel)
     _locate(conn, rows)
@@ -205,30 +209,36 @@ def create_cases(conn: psycopg.Connection, items: list[dict], *, actor: str = "i
         "address": [r["address"] for r in rows],
         "level": [r["handling_level"] for r in rows],
         "reported_at": [r["reported_at"] for r in rows],
-        "actor": actor,
     }
-    new_rows = execute(conn, load_sql(HERE, "intake_insert"), params).fetchall()
-    if new_rows:
-        execute(conn, load_sql(HERE, "intake_events"), {
-            "actor": actor, "case_id": [r["case_id"] for r in new_rows], "at": [r["reported_at"] for r in new_rows],
-            "level": [r["handling_level"] for r in new_rows], "channel": [r["channel"] for r in new_rows],
-            "grade": [r["grade"] for r in new_rows], "dup": [r["possible_duplicate_of"] for r in new_rows]})
-    inserted = {r["case_id"] for r in new_rows}
-    found = conn.execute(
-        # a retry is recognised only for the client that sent it (the key is per creator, 0085)
-        case_select(sql.SQL("WHERE id = ANY(%s) OR (client_request_id = ANY(%s)"
-                            " AND coalesce(created_by, 0) = coalesce(gridwatch_user_id(), 0))")),
-        (list(inserted), [c for c in params["crid"] if c]),
-    ).fetchall()
-    by_id = {r["id"]: r for r in found}
-    by_crid = {r["client_request_id"]: r for r in found if r["client_request_id"]}
-    out = []
-    for case_id, crid in zip(ids, params["crid"]):
-        if case_id in inserted:
-            out.append((dict(by_id[case_id]), True))
-        else:
-            out.append((dict(by_crid[crid]), False))
-    return out
+    with conn.transaction():      # a savepoint: a failure below leaves nothing of the batch, whatever the caller does
+        new_rows = execute(conn, _insert_sql(), params).fetchall()
+        if new_rows:
+            # the signed-in user's name as the trail's actor for the whole batch (0110), else the caller's
+            who = execute(conn, "SELECT set_config('gridwatch.trail_actor', coalesce(gridwatch_username(), %s), true) AS actor",
+                          (actor,)).fetchone()["actor"]
+            execute(conn, load_sql(HERE, "intake_events"), {
+                "actor": who, "case_id": [r["id"] for r in new_rows], "at": [r["reported_at"] for r in new_rows],
+                "level": [r["handling_level"] for r in new_rows], "channel": [r["channel"] for r in new_rows],
+                "grade": [r["grade"] for r in new_rows], "dup": [r["possible_duplicate_of"] for r in new_rows]})
+    by_id = {r["id"]: r for r in new_rows}
+    by_crid: dict = {}
+    known = [c for i, c in zip(ids, params["crid"]) if i not in by_id and c]
+    if known:
+        found = conn.execute(
+            # a retry is recognised only for the client that sent it (the key is per creator, 0085)
+            case_select(sql.SQL("WHERE client_request_id = ANY(%s) AND coalesce(created_by, 0) = coalesce(gridwatch_user_id(), 0)")),
+            (known,)).fetchall()
+        by_crid = {r["client_request_id"]: r for r in found}
+    for r in new_rows:
+        if r["client_request_id"]:
+            by_crid.setdefault(r["client_request_id"], r)
+    return [(dict(by_id[i]), True) if i in by_id else (dict(by_crid[c]), False) for i, c in zip(ids, params["crid"])]
+
+
+def _insert_sql() -> sql.Composed:
+    """intake_insert.sql with its RETURNING list: the columns of :data:`CASE_COLUMNS` (one definition)."""
+    return sql.SQL(load_sql(HERE, "intake_insert")).format(
+        columns=sql.SQL(", ").join(sql.Identifier(c) for c in CASE_COLUMNS))
 
 
 def create_case(conn: psycopg.Connection, item: dict, *, actor: str = "intake",
