@@ -1,7 +1,10 @@
 """Intake speed and live-notification latency, each against a naive baseline measured in the same run.
 
 1. cases/s through ``gridwatch.intake.create_cases`` in batches of 5,000 (one transaction, one
-   INSERT … SELECT, one notification each) vs one case per transaction (the single-row path);
+   INSERT … SELECT, one notification each) as the signed-in bench operator through the app role
+   (row-level security, as every request) vs one case per transaction (the single-row path), and
+   against the floor: a raw COPY of the same rows into a bare copy of cases; also with two batch
+   writers at once (total cases over wall time), and as the table owner (how earlier runs measured);
 2. the same over HTTP: ``POST /api/v1/cases/batch`` vs ``POST /api/v1/cases`` one by one, against a
    real server (uvicorn in a thread) on this machine;
 3. live latency p95: from just before a case's commit until the server's ``VersionListener``
@@ -29,6 +32,9 @@ __all__ = ["run"]
 
 BATCH = 5_000
 BATCHES = 4
+WRITERS = 2                 # concurrent batch writers (the machine has 2 cores)
+BATCHES_EACH = 2            # batches per writer in the concurrent run
+OWNER_BATCHES = 2           # batches written as the table owner (the basis of runs before issue 13)
 SINGLES = 400
 HTTP_BATCH = 2_000
 HTTP_SINGLES = 200
@@ -90,40 +96,92 @@ def _copy_floor(pool, n: int) -> float:
         return (time.perf_counter() - t0) / max(len(rows), 1)
 
 
+def _batches(pool, items: list[dict], batches: list[int], credential: str | None, writers: int = 1) -> float:
+    """Seconds for ``writers`` threads to write ``batches`` (indexes into ``items`` by BATCH) between them,
+    each batch one transaction of ``create_cases`` opened with ``credential``."""
+    from gridwatch.db import transaction
+    from gridwatch.intake import create_cases
+
+    todo = list(batches)
+    lock = threading.Lock()
+    failed: list[BaseException] = []
+
+    def writer():
+        while True:
+            with lock:
+                if not todo or failed:
+                    return
+                b = todo.pop(0)
+            try:
+                with transaction(pool, credential=credential) as conn:
+                    create_cases(conn, items[b * BATCH:(b + 1) * BATCH])
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                failed.append(exc)
+                return
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=writer, name=f"intake-writer-{k}") for k in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    if failed:
+        raise failed[0]
+    return time.perf_counter() - t0
+
+
 def run(database_url: str) -> list[dict]:
-    from gridwatch.db import open_pool, transaction
-    from gridwatch.intake import create_case, create_cases
+    from gridwatch.db import app_url_for, open_pool, transaction
+    from gridwatch.intake import create_case
     from gridwatch.live import VersionListener
 
     from bench.identity import auth_header, operator_token
 
     out: list[dict] = []
+    token = operator_token(database_url)
     HEADERS.clear()
-    HEADERS.update(auth_header(operator_token(database_url)))
+    HEADERS.update(auth_header(token))
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
-        items = _points(conn, BATCH * BATCHES + SINGLES, 1)
+        # distinct points per phase: no phase's cases are possible duplicates of another's
+        items = _points(conn, BATCH * (BATCHES + WRITERS * BATCHES_EACH + OWNER_BATCHES) + SINGLES, 1)
+    # the signed-in operator through the app role (row-level security, as every request); the
+    # owner pool reads the floor's rows and writes the owner run (no user: the figure measured before)
     pool = open_pool(database_url, max_size=4, name="bench-intake")
+    app_pool = open_pool(app_url_for(database_url), max_size=WRITERS + 1, name="bench-intake-app")
     try:
-        # 1. function level: batches vs one per transaction
+        # 1. function level: batches vs one per transaction, as the signed-in operator
+        k = 0
+        batch_s = _batches(app_pool, items, list(range(k, k + BATCHES)), token) / (BATCH * BATCHES)
+        k += BATCHES
+        many_s = _batches(app_pool, items, list(range(k, k + WRITERS * BATCHES_EACH)), token, WRITERS) / (
+            BATCH * WRITERS * BATCHES_EACH)
+        k += WRITERS * BATCHES_EACH
+        owner_s = _batches(pool, items, list(range(k, k + OWNER_BATCHES)), None) / (BATCH * OWNER_BATCHES)
+        k += OWNER_BATCHES
         t0 = time.perf_counter()
-        for b in range(BATCHES):
-            with transaction(pool) as conn:
-                create_cases(conn, items[b * BATCH:(b + 1) * BATCH])
-        batch_s = (time.perf_counter() - t0) / (BATCH * BATCHES)
-        t0 = time.perf_counter()
-        for item in items[BATCH * BATCHES:]:
-            with transaction(pool) as conn:
+        for item in items[BATCH * k:]:
+            with transaction(app_pool, credential=token) as conn:
                 create_case(conn, item)
         single_s = (time.perf_counter() - t0) / SINGLES
-        out.append(_row(f"intake.create_cases, {BATCH:,} per transaction (s per case)", batch_s,
-                        "intake.create_case, one per transaction", single_s, BATCH * BATCHES,
+        who = "as the signed-in operator (app role, row-level security)"
+        out.append(_row(f"intake.create_cases, {BATCH:,} per transaction, {who} (s per case)", batch_s,
+                        "intake.create_case, one per transaction, same operator", single_s, BATCH * BATCHES,
                         f"{1 / batch_s:,.0f} cases/s batched vs {1 / single_s:,.0f} cases/s single"))
         copy_s = _copy_floor(pool, BATCH * BATCHES)
-        out.append(_row(f"intake.create_cases, {BATCH:,} per transaction, vs the floor (s per case)", batch_s,
+        gap = ("the gap: locating each point in its grid (a GiST probe each), the 50 m duplicate check (another), "
+               "writing cases' 20 indexes, the 'report' event, foreign keys, the case_day rollup")
+        out.append(_row(f"intake.create_cases, {BATCH:,} per transaction, {who}, vs the floor (s per case)", batch_s,
                         "raw COPY of the same rows into a bare copy of cases", copy_s, BATCH * BATCHES,
-                        f"{1 / batch_s:,.0f} cases/s vs {1 / copy_s:,.0f} rows/s: the gap is locating each point in "
-                        "its grid, its region codes, the 50 m duplicate check, the event row, cases' 20 indexes, "
-                        "foreign keys and the case_day rollup"))
+                        f"{1 / batch_s:,.0f} cases/s vs {1 / copy_s:,.0f} rows/s; {gap}"))
+        out.append(_row(f"intake.create_cases, {BATCH:,} per transaction, {WRITERS} writers at once, {who}, vs the floor "
+                        "(s per case, wall clock)", many_s,
+                        "raw COPY of the same rows into a bare copy of cases", copy_s, BATCH * WRITERS * BATCHES_EACH,
+                        f"{1 / many_s:,.0f} cases/s from {WRITERS} concurrent batch writers (total cases / wall time) "
+                        f"vs {1 / copy_s:,.0f} rows/s COPY from one"))
+        out.append(_row(f"intake.create_cases, {BATCH:,} per transaction, as the table owner (no user, no row-level "
+                        "security), vs the floor (s per case)", owner_s,
+                        "raw COPY of the same rows into a bare copy of cases", copy_s, BATCH * OWNER_BATCHES,
+                        f"{1 / owner_s:,.0f} cases/s vs {1 / copy_s:,.0f} rows/s (how runs before this one measured it)"))
 
         # 2. over HTTP against a real server
         import uvicorn
@@ -207,5 +265,6 @@ def run(database_url: str) -> list[dict]:
                         f"polling data_version every {poll * 1000:.0f} ms (p95)", p95_poll, LIVE_SAMPLES,
                         f"median {np.median(latencies) * 1000:.1f} ms vs {np.median(polled) * 1000:.0f} ms polling"))
     finally:
+        app_pool.close()
         pool.close()
     return out

@@ -181,3 +181,13 @@ def test_the_batch_actor_hint_cannot_put_another_name_on_the_trail(conn, db_url,
                       " (%s, '别人', 'note', 'reported')", (case["id"], case["id"]))
     notes = conn.execute("SELECT actor FROM case_event WHERE case_id = %s AND action = 'note'", (case["id"],)).fetchall()
     assert [n["actor"] for n in notes] == ["xindun", "xindun"]
+
+
+def test_points_on_grid_borders_and_corners_get_the_grid_a_single_lookup_gives(conn, tiny):
+    # inside; on the border of two grids (lat 38 between …001 and …002); on a village border (lon 103);
+    # on a corner of four grids; on the county border (lon 102)
+    points = [(102.5, 38.5), (102.5, 38.0), (103.0, 38.5), (103.0, 38.0), (102.0, 37.5)]
+    out = intake.create_cases(conn, [{"category": "construction", "lon": lon, "lat": lat} for lon, lat in points])
+    expected = [conn.execute("SELECT region_leaf(ST_SetSRID(ST_MakePoint(%s, %s), 4326)) AS g", p).fetchone()["g"] for p in points]
+    assert [c["grid_code"] for c, _ in out] == expected
+    assert expected[1] == expected[3] == "620702100200001"       # the lowest code of the grids meeting there
