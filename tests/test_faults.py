@@ -131,7 +131,8 @@ def test_a_server_killed_in_the_middle_of_batches_leaves_every_acknowledged_case
 
 
 def test_postgresql_restarted_under_load_the_server_reconnects_and_the_wall_recovers_without_a_reload(
-        cluster, db_url, tiny, serve, browser_page):
+        own_cluster, serve, browser_page):
+    cluster, db_url = own_cluster, own_cluster.url()    # a cluster of its own: the run's is shared by other tests
     category = _category(db_url)
     server = serve(db_url, env={"GRIDWATCH_STALE_SECONDS": "3"})
     page = browser_page
