@@ -210,16 +210,13 @@ def create_cases(conn: psycopg.Connection, items: list[dict], *, actor: str = "i
         "level": [r["handling_level"] for r in rows],
         "reported_at": [r["reported_at"] for r in rows],
     }
-    with conn.transaction():      # a savepoint: a failure below leaves nothing of the batch, whatever the caller does
-        new_rows = execute(conn, _insert_sql(), params).fetchall()
-        if new_rows:
-            # the signed-in user's name as the trail's actor for the whole batch (0110), else the caller's
-            who = execute(conn, "SELECT set_config('gridwatch.trail_actor', coalesce(gridwatch_username(), %s), true) AS actor",
-                          (actor,)).fetchone()["actor"]
-            execute(conn, load_sql(HERE, "intake_events"), {
-                "actor": who, "case_id": [r["id"] for r in new_rows], "at": [r["reported_at"] for r in new_rows],
-                "level": [r["handling_level"] for r in new_rows], "channel": [r["channel"] for r in new_rows],
-                "grade": [r["grade"] for r in new_rows], "dup": [r["possible_duplicate_of"] for r in new_rows]})
+    try:
+        new_rows = _write(conn, params, actor)
+    except psycopg.errors.ForeignKeyViolation:
+        # A case of this batch was flagged as a duplicate of an earlier case of the batch whose
+        # client_request_id another transaction of the same client wrote meanwhile (so that case
+        # was skipped): once more, now seeing that transaction's cases.
+        new_rows = _write(conn, params, actor)
     by_id = {r["id"]: r for r in new_rows}
     by_crid: dict = {}
     known = [c for i, c in zip(ids, params["crid"]) if i not in by_id and c]
@@ -233,6 +230,22 @@ def create_cases(conn: psycopg.Connection, items: list[dict], *, actor: str = "i
         if r["client_request_id"]:
             by_crid.setdefault(r["client_request_id"], r)
     return [(dict(by_id[i]), True) if i in by_id else (dict(by_crid[c]), False) for i, c in zip(ids, params["crid"])]
+
+
+def _write(conn: psycopg.Connection, params: dict, actor: str) -> list[dict]:
+    """Insert the located batch and its 'report' events in a savepoint (a failure leaves nothing of
+    the batch, whatever the caller does next); return the new cases."""
+    with conn.transaction():
+        new_rows = execute(conn, _insert_sql(), params).fetchall()
+        if new_rows:
+            # the signed-in user's name as the trail's actor for the whole batch (0110), else the caller's
+            who = execute(conn, "SELECT set_config('gridwatch.trail_actor', coalesce(gridwatch_username(), %s), true) AS actor",
+                          (actor,)).fetchone()["actor"]
+            execute(conn, load_sql(HERE, "intake_events"), {
+                "actor": who, "case_id": [r["id"] for r in new_rows], "at": [r["reported_at"] for r in new_rows],
+                "level": [r["handling_level"] for r in new_rows], "channel": [r["channel"] for r in new_rows],
+                "grade": [r["grade"] for r in new_rows], "dup": [r["possible_duplicate_of"] for r in new_rows]})
+    return new_rows
 
 
 def _insert_sql() -> sql.Composed:

@@ -253,3 +253,18 @@ def test_a_body_that_is_not_json_is_refused_with_415_and_an_unlabelled_json_body
     assert "content-type" not in bare.headers
     r = http.send(bare)
     assert r.status_code == 201, r.text
+
+
+def test_a_batch_flags_a_case_near_an_earlier_one_of_the_same_batch_and_a_replay_changes_nothing(world, http):
+    items = [{"category": "advertising", "lon": 102.61, "lat": 38.61, "client_request_id": "dup-a"},
+             {"category": "advertising", "lon": 102.6103, "lat": 38.6101, "client_request_id": "dup-b"},   # ~30 m away
+             {"category": "advertising", "lon": 102.64, "lat": 38.61, "client_request_id": "dup-c"}]       # ~2.6 km away
+    r = http.post("/api/v1/cases/batch", json={"cases": items})
+    assert r.status_code == 201, r.text
+    a, b, c = r.json()["cases"]
+    assert b["possible_duplicate_of"] == a["id"] and a["possible_duplicate_of"] is None and c["possible_duplicate_of"] is None
+    before = counts(world)
+    again = http.post("/api/v1/cases/batch", json={"cases": items})
+    assert again.status_code == 201 and again.json()["created"] == 0
+    assert [x["id"] for x in again.json()["cases"]] == [a["id"], b["id"], c["id"]]
+    assert counts(world) == before

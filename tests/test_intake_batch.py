@@ -191,3 +191,36 @@ def test_points_on_grid_borders_and_corners_get_the_grid_a_single_lookup_gives(c
     expected = [conn.execute("SELECT region_leaf(ST_SetSRID(ST_MakePoint(%s, %s), 4326)) AS g", p).fetchone()["g"] for p in points]
     assert [c["grid_code"] for c, _ in out] == expected
     assert expected[1] == expected[3] == "620702100200001"       # the lowest code of the grids meeting there
+
+
+def test_a_batch_racing_another_transaction_of_the_same_client_flags_against_the_case_that_won(conn, db_url, tiny):
+    import threading
+
+    from tests.conftest import wait_until
+
+    x = {"category": "neighbour", "lon": 102.8, "lat": 38.8, "client_request_id": "race-x"}
+    y = {"category": "neighbour", "lon": 102.8002, "lat": 38.8001, "client_request_id": "race-y"}     # ~20 m from x
+    result: dict = {}
+    with psycopg.connect(db_url, row_factory=dict_row) as first, psycopg.connect(db_url, row_factory=dict_row) as second:
+        pid = second.execute("SELECT pg_backend_pid() AS p").fetchone()["p"]
+        second.commit()
+        with first.transaction():
+            won = intake.create_case(first, x)[0]               # not committed yet
+
+            def other():
+                try:
+                    with second.transaction():
+                        result["out"] = intake.create_cases(second, [x, y])
+                except Exception as exc:  # noqa: BLE001 - asserted below
+                    result["error"] = exc
+
+            t = threading.Thread(target=other)
+            t.start()
+            wait_until(lambda: conn.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s",
+                                            (pid,)).fetchone()["wait_event_type"] == "Lock",
+                       timeout=20, message="the second batch to wait on the first's client_request_id")
+        t.join(timeout=30)                                          # the first committed on leaving its block
+    assert "error" not in result, result.get("error")
+    (got_x, created_x), (got_y, created_y) = result["out"]
+    assert got_x["id"] == won["id"] and created_x is False
+    assert created_y is True and got_y["possible_duplicate_of"] == won["id"]
