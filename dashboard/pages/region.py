@@ -24,13 +24,13 @@ from dashboard.figures import (
 from gridwatch.i18n import fmt_datetime, fmt_percent, register, t
 from dashboard import session
 from gridwatch.cases import mask
-from dashboard.util import cache, db_callback, jsonable, pool, read
+from dashboard.util import cache, db_callback, jsonable, listener, pool, read
 from gridwatch import kpi
 from gridwatch.regions import (
     case_register,
     MEASURES, BadRegionCode, canonical_or_raw, case_detail, children_features, hazard_detail, region_detail, view_points,
 )
-from gridwatch.cache import cache_key, cached_json
+from gridwatch.cache import cache_key, get_json, put_json, single_flight
 from gridwatch.db import transaction
 from gridwatch.live import read_versions
 
@@ -193,14 +193,52 @@ def fetch_view(conn: psycopg.Connection, code: str) -> dict:
 # What a view shows depends on these tables (a change to alerts or departments does not reload it)
 # and on the clock (overdue, today): cached per minute and per version, shared by every screen.
 VIEW_TABLES = ("cases", "hazard", "centre", "region", "checkin", "township_coverage")
+REGISTER_TABLES = ("cases", "region")
 
 
-def cached_view(conn: psycopg.Connection, code: str) -> dict:
-    """fetch_view through the shared cache, keyed by the versions read in this same transaction."""
-    now = read_versions(conn)
-    key = cache_key("region-view", code or "top", session.scope_key(),    # what this user may see (issue 11)
-                    int(time.time() // 60), *(now.get(t, 0) for t in VIEW_TABLES))
-    view = cached_json(cache(), key, lambda: jsonable(fetch_view(conn, code)), ttl=120)
+def _key(what: str, code: str, versions: dict, tables: tuple[str, ...]) -> str:
+    """A cache key naming exactly what a view shows: the region, what this user may see (the scope
+    row-level security applies, issue 11), the minute and the versions of the tables it reads."""
+    return cache_key(what, code or "top", session.scope_key(), int(time.time() // 60),
+                     *(int(versions.get(t, 0)) for t in tables))
+
+
+def _known_key(what: str, code: str, want: dict | None, tables: tuple[str, ...]) -> str | None:
+    """The key of the newest versions this process's live hub has heard of (no database), when they
+    are at least those the push named; None when the hub knows nothing yet or is behind."""
+    known = getattr(listener(), "versions", None) or {}
+    if not known or any(isinstance(v, (int, float)) and int(v) > int(known.get(t, 0))
+                        for t, v in (want or {}).items() if t in tables):
+        return None
+    return _key(what, code, known, tables)
+
+
+def shared_read(what: str, code: str, want: dict | None, tables: tuple[str, ...], fetch, ttl: int = 120):
+    """``fetch(conn)``'s JSON-ready value for ``code``, shared by every page of the same region, scope
+    and data versions: answered from the cache without a transaction when the versions the hub
+    heard of were computed before, computed once for many pages asking at the same moment, else
+    read in a transaction whose own versions name the cached entry."""
+    store, key = cache(), _known_key(what, code, want, tables)
+    value = get_json(store, key)
+    if value is not None:
+        return value
+    with single_flight(store, key) as hit:
+        if hit is not None:
+            return json.loads(hit)
+        with read(want=want) as conn:
+            actual = _key(what, code, read_versions(conn), tables)     # the versions this transaction sees
+            value = get_json(store, actual) if actual != key else None
+            if value is None:
+                value = jsonable(fetch(conn))
+                put_json(store, actual, value, ttl)
+        if key is not None and key != actual:   # newer than asked, never older: the answer of those who waited
+            put_json(store, key, value, ttl)
+        return value
+
+
+def cached_view(code: str, want: dict | None = None) -> dict:
+    """fetch_view through the shared cache (:func:`shared_read`)."""
+    view = shared_read("region-view", code, want, VIEW_TABLES, lambda conn: fetch_view(conn, code))
     return {**view, "fetched_at": int(time.time() * 1000)} if view.get("status") == "ok" else view
 
 
@@ -211,8 +249,7 @@ def cached_view(conn: psycopg.Connection, code: str) -> dict:
 @db_callback
 def load(code, _live, _retry, versions, lang):
     try:
-        with read(want=versions) as conn:
-            return cached_view(conn, code or ""), "", True, True
+        return cached_view(code or "", versions), "", True, True
     except (BadRegionCode, kpi.UnknownRegion):
         return {"status": "unknown", "code": code}, "", True, True
     except psycopg.Error:
@@ -522,8 +559,12 @@ def case_register_table(rows: list[dict], lang: str):
 def render_case_register(code, query, _live, lang, versions):
     lang = lang or "zh"
     try:
-        with read(want=versions) as conn:
-            rows = case_register(conn, code or "62", query)
+        if (query or "").strip():
+            with read(want=versions) as conn:
+                rows = case_register(conn, code or "62", query)
+        else:                   # the unfiltered register: shared like the view (same region, scope, versions)
+            rows = shared_read("region-register", code or "62", versions, REGISTER_TABLES,
+                               lambda conn: case_register(conn, code or "62"))
         if query and not session.can("read_personal_data"):   # no probing names through the search (issue 11)
             q = query.strip().lower()
             rows = [r for r in rows if q in (r.get("title") or "").lower() or q in (r.get("ref") or "").lower()]

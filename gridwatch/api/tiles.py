@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 import layers
 from gridwatch import auth
 from gridwatch.api.auth import current_principal
-from gridwatch.cache import cache_key
+from gridwatch.cache import cache_key, single_flight
 from gridwatch.db import transaction
 from gridwatch.replica import reader
 from gridwatch.display import tile_path
@@ -99,16 +99,27 @@ def tile(layer: str, z: int, x: int, y: int, request: Request, v: str | None = N
     def control(value: str) -> str:   # a scoped tile is the user's own: no shared cache may keep it
         return value if scope == "all" else value.replace("public", "private") if "public" in value else "private, " + value
     live = getattr(getattr(state, "listener", None), "versions", None)
-    if cache is not None and v is not None and live and versions_of(live, declared) == v:
-        hit = cache.get(cache_key("tile", declared.name, scope, v, z, x, y))
+    current = cache is not None and v is not None and live and versions_of(live, declared) == v
+
+    def cached(hit: bytes) -> Response:
+        etag = tile_etag(f"{declared.name}@{scope}", v, z, x, y)
+        headers = {"ETag": etag, "Cache-Control": control(IMMUTABLE), "X-Data-Version": v, "Vary": "Accept-Encoding", "X-Cache": "hit"}
+        if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+            return Response(status_code=304, headers=headers)
+        return Response(content=hit, media_type=MVT_TYPE, headers=headers)
+    key = cache_key("tile", declared.name, scope, v, z, x, y) if current else None
+    hit = cache.get(key) if key else None
+    if hit is not None:
+        return cached(hit)
+    with single_flight(cache, key) as hit:     # many pages asking for one new tile at once: one render
         if hit is not None:
-            etag = tile_etag(f"{declared.name}@{scope}", v, z, x, y)
-            headers = {"ETag": etag, "Cache-Control": control(IMMUTABLE), "X-Data-Version": v, "Vary": "Accept-Encoding", "X-Cache": "hit"}
-            if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
-                return Response(status_code=304, headers=headers)
-            return Response(content=hit, media_type=MVT_TYPE, headers=headers)
+            return cached(hit)
+        return _render(request, declared, scope, v, z, x, y, cache, control, key)
+
+
+def _render(request, declared, scope, v, z, x, y, cache, control, asked: str | None = None) -> Response:
     try:
-        with transaction(reader(state), readonly=True) as conn:
+        with transaction(reader(request.app.state), readonly=True) as conn:
             version = layer_version(conn, declared)
             etag = tile_etag(f"{declared.name}@{scope}", version, z, x, y)
             headers = {"ETag": etag, "Cache-Control": control(IMMUTABLE if v == version else REVALIDATE),
@@ -120,4 +131,6 @@ def tile(layer: str, z: int, x: int, y: int, request: Request, v: str | None = N
         return _db_down(exc)
     if cache is not None:
         cache.set(cache_key("tile", declared.name, scope, version, z, x, y), body)   # keyed by scope and the version read with it
+        if asked is not None and asked != cache_key("tile", declared.name, scope, version, z, x, y):
+            cache.set(asked, body)    # read at a newer version than asked: never older, and the waiters' answer
     return Response(content=body, media_type=MVT_TYPE, headers=headers)
