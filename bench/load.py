@@ -14,7 +14,12 @@ Per scenario (N pages; one process, then four workers with a replica and Redis):
 - p50/p95 of the time from the POST that commits a case to the moment an open page concerned by
   it (its county page, every wall) holds the refreshed data (includes the write itself);
 - errors (failed requests, refused streams, updates never seen), server CPU per open page;
-- the largest N that holds (p95 ≤ 1 s, no error) on this machine.
+- the largest N that holds (county p95 ≤ 1 s, wall p95 ≤ 2 s, no error) on this machine: a ramp of N
+  up to the first N that fails, then bisection between the last N held and that one until they are
+  within ``REFINE`` (10 %) of each other, each shape bounded by ``SHAPE_BUDGET`` seconds. One
+  scenario per N decides held or not, so on a noisy machine the figure carries that noise.
+
+Progress lines (which shape, which N and why, the time elapsed) are printed as it runs.
 
 Also: ``/healthz`` with 200 open live streams vs with none; requests an idle page makes (none:
 measured by counting, no timer). Every scenario is bounded in time (``SECONDS``). The client runs
@@ -49,6 +54,8 @@ ONE_PROCESS = (10, 25, 50, 100, 200, 400)
 FOUR_WORKERS = (10, 25, 50, 100, 200, 400)
 P95_LIMIT = 1.0               # a county page: its own county's case shows within a second (p95)
 WALL_P95_LIMIT = 2.0          # a wall hears of every case and refreshes at most once a second (coalesced)
+REFINE = 0.10                 # after the ramp, bisect until the last N held and the first failed are within 10 %
+SHAPE_BUDGET = 200.0          # seconds one shape's ramp and refinement may take (each N is a bounded scenario)
 STREAMS = 200
 SEED_CASES = 20_000
 TILE_LAYERS = ("case_counts", "cases")
@@ -323,25 +330,64 @@ def _pages(n: int, counties: list[dict]) -> list[Page]:
     return out
 
 
-def _ramp(served: Served, database_url: str, counties, points, steps) -> list[dict]:
-    results = []
-    for n in steps:
-        cpu0, t0 = served.cpu(), time.perf_counter()
-        res = asyncio.run(_scenario(served.url, database_url, _pages(n, counties), points, SECONDS))
-        res["cpu_per_page"] = (served.cpu() - cpu0) / (time.perf_counter() - t0) / n
-        res["loadavg"] = os.getloadavg()[0]
-        county_ok = res["county_samples"] == 0 or res["county_p95"] <= P95_LIMIT
-        wall_ok = res["wall_samples"] == 0 or res["wall_p95"] <= WALL_P95_LIMIT
-        held = res["errors"] == 0 and res["county_samples"] + res["wall_samples"] > 0 and county_ok and wall_ok
-        res["held"] = held
-        print(f"    N={n:>4}: county p50 {res['county_p50'] * 1000:6.0f} p95 {res['county_p95'] * 1000:6.0f} ms "
+def _measure(served: Served, database_url: str, counties, points, n: int) -> dict:
+    """One scenario of ``n`` open pages against ``served``: its figures and whether it held."""
+    cpu0, t0 = served.cpu(), time.perf_counter()
+    res = asyncio.run(_scenario(served.url, database_url, _pages(n, counties), points, SECONDS))
+    res["cpu_per_page"] = (served.cpu() - cpu0) / (time.perf_counter() - t0) / n
+    res["loadavg"] = os.getloadavg()[0]
+    county_ok = res["county_samples"] == 0 or res["county_p95"] <= P95_LIMIT
+    wall_ok = res["wall_samples"] == 0 or res["wall_p95"] <= WALL_P95_LIMIT
+    res["held"] = res["errors"] == 0 and res["county_samples"] + res["wall_samples"] > 0 and county_ok and wall_ok
+    return res
+
+
+def _elapsed(since: float) -> str:
+    s = int(time.perf_counter() - since)
+    return f"{s // 60}m{s % 60:02d}s"
+
+
+def _search(served: Served, database_url: str, counties, points, steps, label: str, started: float) -> dict:
+    """The largest N that holds: the ramp ``steps`` up to the first N that fails, then bisection
+    between the last N held and that one until they are within ``REFINE`` of each other (or the
+    shape's time, ``SHAPE_BUDGET``, is spent). Returns {"runs": [...], "held": N or 0, "failed": N or None,
+    "refined": bool}. Each N is one bounded scenario; progress goes to stdout as it runs."""
+    shape_start = time.perf_counter()
+    runs: dict[int, dict] = {}
+
+    def measure(n: int, why: str) -> dict:
+        print(f"    [{label}] N={n} ({why}) … elapsed {_elapsed(started)}", flush=True)
+        res = runs[n] = _measure(served, database_url, counties, points, n)
+        print(f"    [{label}] N={n:>4}: county p50 {res['county_p50'] * 1000:6.0f} p95 {res['county_p95'] * 1000:6.0f} ms "
               f"(n={res['county_samples']})  wall p50 {res['wall_p50'] * 1000:6.0f} p95 {res['wall_p95'] * 1000:6.0f} ms "
               f"(n={res['wall_samples']})  errors {res['errors']} (missed {res['missed']})  cases {res['cases']}  "
-              f"CPU/page {res['cpu_per_page'] * 100:.2f}%  {'held' if held else 'NOT held'}", flush=True)
-        results.append(res)
-        if not held:
+              f"CPU/page {res['cpu_per_page'] * 100:.2f}%  load {res['loadavg']:.1f}  {'held' if res['held'] else 'NOT held'}",
+              flush=True)
+        return res
+
+    held, failed = 0, None
+    for n in steps:
+        if measure(n, "ramp")["held"]:
+            held = n
+        else:
+            failed = n
             break
-    return results
+    refined = False
+    while failed is not None and failed - held > max(1.0, REFINE * max(held, 1)):
+        if time.perf_counter() - shape_start > SHAPE_BUDGET:
+            print(f"    [{label}] refinement stopped: this shape's {SHAPE_BUDGET:.0f} s are spent "
+                  f"(held {held}, failed {failed})", flush=True)
+            break
+        mid = (held + failed) // 2
+        if mid in (held, failed):
+            break
+        refined = True
+        if measure(mid, f"refining between {held} and {failed}")["held"]:
+            held = mid
+        else:
+            failed = mid
+    return {"runs": [runs[n] for n in sorted(runs)], "held": held, "failed": failed, "refined": refined,
+            "best": runs.get(held), "worst": runs.get(failed) if failed is not None else None}
 
 
 # -- 200 open streams vs /healthz -----------------------------------------------------------------
@@ -447,30 +493,33 @@ def run(database_url: str) -> list[dict]:
     from bench.identity import auth_header, operator_token
 
     out: list[dict] = []
+    started = time.perf_counter()
+    print(f"  seeding {SEED_CASES:,} cases … elapsed {_elapsed(started)}", flush=True)
     counties, posts = _seed(database_url)
     HEADERS.clear()
     HEADERS.update(auth_header(operator_token(database_url)))
 
     # 1. one process
-    print("  one process:", flush=True)
+    print(f"  one process: starting … elapsed {_elapsed(started)}", flush=True)
     one = Served(database_url)
     try:
+        print(f"    /healthz with none, then with {STREAMS} open live streams … elapsed {_elapsed(started)}", flush=True)
         idle = asyncio.run(_healthz_times(one.url, 30))
         loaded, ok = asyncio.run(_with_streams(one.url, STREAMS))
         out.append(_row(f"/healthz with {STREAMS} open live streams (median)", statistics.median(loaded),
                         "/healthz with none (median)", statistics.median(idle), 30,
                         f"{ok}/{STREAMS} streams accepted; max {max(loaded) * 1000:.0f} ms (was 13 s with 45 threaded streams)"))
-        ramp1 = _ramp(one, database_url, counties, posts, ONE_PROCESS)
+        shape1 = _search(one, database_url, counties, posts, ONE_PROCESS, "one process", started)
     finally:
         one.stop()
 
     # 2. four workers, a streaming replica for reads, Redis for the shared caches
-    print("  four workers + replica + Redis:", flush=True)
+    print(f"  four workers + replica + Redis: starting … elapsed {_elapsed(started)}", flush=True)
     root = Path(tempfile.mkdtemp(prefix="gw-load-replica-", dir="/tmp"))
     os.chmod(root, 0o755)
     replica = ReplicaCluster(root, free_port()).attach(_Primary(urlparse(database_url).port))
     redis = None
-    ramp4: list[dict] = []
+    shape4: dict = {"runs": [], "held": 0, "failed": None, "refined": False, "best": None, "worst": None}
     try:
         replica.start()
         redis = _Redis()
@@ -478,7 +527,7 @@ def run(database_url: str) -> list[dict]:
         four = Served(database_url, env={"GRIDWATCH_READ_URL": read_url, "GRIDWATCH_REDIS_URL": redis.url,
                                          "GRIDWATCH_POOL_SIZE": "6"}, workers=4)
         try:
-            ramp4 = _ramp(four, database_url, counties, posts, FOUR_WORKERS)
+            shape4 = _search(four, database_url, counties, posts, FOUR_WORKERS, "4 workers", started)
         finally:
             four.stop()
     finally:
@@ -487,15 +536,11 @@ def run(database_url: str) -> list[dict]:
         replica.stop()
         shutil.rmtree(root, ignore_errors=True)
 
-    def best(ramp):
-        held = [r for r in ramp if r["held"]]
-        return held[-1] if held else None
-
     def ms(x):
         return "—" if x != x else f"{x * 1000:.0f} ms"
 
-    for label, ramp in (("one process", ramp1), ("4 workers + replica + Redis", ramp4)):
-        for r in ramp:
+    for label, shape in (("one process", shape1), ("4 workers + replica + Redis", shape4)):
+        for r in shape["runs"]:
             out.append(_row(f"load {label}, N={r['n']} pages: county page, commit → updated (p95)", r["county_p95"],
                             "POST /api/v1/cases round trip, same run (p95)", r["post_p95"], r["county_samples"],
                             f"county p50 {ms(r['county_p50'])}; walls p50 {ms(r['wall_p50'])} p95 {ms(r['wall_p95'])} "
@@ -503,13 +548,16 @@ def run(database_url: str) -> list[dict]:
                             f"{r['cases']} cases at {RATE:g}/s; server CPU {r['cpu_per_page'] * 100:.2f}% of a core per page; "
                             f"machine load average {r['loadavg']:.1f} on {os.cpu_count()} cores; "
                             f"{'held' if r['held'] else 'not held'}"))
-        top = best(ramp)
-        failed = ramp[-1] if ramp and not ramp[-1]["held"] else None
+        top, failed = shape["best"], shape["worst"]
+        how = (f"ramp {', '.join(str(n) for n in (ONE_PROCESS if label == 'one process' else FOUR_WORKERS))} to the "
+               f"first N that failed, then bisection" + ("" if shape["refined"] else " (nothing to refine)"))
         out.append(_row(f"load {label}: largest N held", top["county_p95"] if top else float("nan"),
                         "POST /api/v1/cases round trip, same run (p95)", top["post_p95"] if top else float("nan"),
-                        top["n"] if top else 0,
-                        f"N = {top['n'] if top else 0} open pages (one in ten a wall) with county p95 ≤ {P95_LIMIT:g} s, "
+                        shape["held"],
+                        f"N = {shape['held']} open pages (one in ten a wall) held: county p95 ≤ {P95_LIMIT:g} s, "
                         f"wall p95 ≤ {WALL_P95_LIMIT:g} s, no error"
-                        + (f"; N = {failed['n']} did not hold (county p95 {ms(failed['county_p95'])}, wall p95 "
-                           f"{ms(failed['wall_p95'])}, errors {failed['errors']})" if failed else "; the largest N tried")))
+                        + (f"; N = {failed['n']} did not (county p95 {ms(failed['county_p95'])}, wall p95 "
+                           f"{ms(failed['wall_p95'])}, errors {failed['errors']})" if failed else "; the largest N tried")
+                        + f"; {how}; {len(shape['runs'])} scenarios of {SECONDS:g} s"))
+    print(f"  load bench done in {_elapsed(started)}", flush=True)
     return out

@@ -203,14 +203,14 @@ def _key(what: str, code: str, versions: dict, tables: tuple[str, ...]) -> str:
                      *(int(versions.get(t, 0)) for t in tables))
 
 
-def _known_key(what: str, code: str, want: dict | None, tables: tuple[str, ...]) -> str | None:
-    """The key of the newest versions this process's live hub has heard of (no database), when they
-    are at least those the push named; None when the hub knows nothing yet or is behind."""
+def _known(want: dict | None, tables: tuple[str, ...]) -> dict | None:
+    """The newest versions this process's live hub has heard of (no database), when they are at
+    least those the push named; None when the hub knows nothing yet or is behind."""
     known = getattr(listener(), "versions", None) or {}
     if not known or any(isinstance(v, (int, float)) and int(v) > int(known.get(t, 0))
                         for t, v in (want or {}).items() if t in tables):
         return None
-    return _key(what, code, known, tables)
+    return known
 
 
 def shared_read(what: str, code: str, want: dict | None, tables: tuple[str, ...], fetch, ttl: int = 120):
@@ -218,7 +218,8 @@ def shared_read(what: str, code: str, want: dict | None, tables: tuple[str, ...]
     and data versions: answered from the cache without a transaction when the versions the hub
     heard of were computed before, computed once for many pages asking at the same moment, else
     read in a transaction whose own versions name the cached entry."""
-    store, key = cache(), _known_key(what, code, want, tables)
+    store, known = cache(), _known(want, tables)
+    key = _key(what, code, known, tables) if known is not None else None
     value = get_json(store, key)
     if value is not None:
         return value
@@ -226,13 +227,14 @@ def shared_read(what: str, code: str, want: dict | None, tables: tuple[str, ...]
         if hit is not None:
             return json.loads(hit)
         with read(want=want) as conn:
-            actual = _key(what, code, read_versions(conn), tables)     # the versions this transaction sees
+            now = read_versions(conn)                                   # the versions this transaction sees
+            actual = _key(what, code, now, tables)
             value = get_json(store, actual) if actual != key else None
             if value is None:
                 value = jsonable(fetch(conn))
                 put_json(store, actual, value, ttl)
-        if key is not None and key != actual:   # newer than asked, never older: the answer of those who waited
-            put_json(store, key, value, ttl)
+        if key is not None and key != actual and all(int(now.get(t, 0)) >= int(known.get(t, 0)) for t in tables):
+            put_json(store, key, value, ttl)    # newer than asked, never older: the answer of those who waited
         return value
 
 

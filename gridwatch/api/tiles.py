@@ -2,7 +2,8 @@
 
 Each tile is one ST_AsMVT query built from the layer's declaration (``layers/``). Its URL carries
 the layer's data version (``?v=``): a URL naming the current version is cached for good
-(``immutable``); any other URL is served fresh with ``no-cache``. The ETag is a hash of
+(``immutable``); an older one is served the current tile with ``no-cache``. Many pages asking at
+once for the same tile share one render (``gridwatch.cache.single_flight``). The ETag is a hash of
 (layer, scope, data version, z, x, y) — a client revalidating with ``If-None-Match`` gets 304 until the
 data behind the layer changes.
 """
@@ -98,26 +99,39 @@ def tile(layer: str, z: int, x: int, y: int, request: Request, v: str | None = N
 
     def control(value: str) -> str:   # a scoped tile is the user's own: no shared cache may keep it
         return value if scope == "all" else value.replace("public", "private") if "public" in value else "private, " + value
+    # A URL naming an older version is answered with the current one (fresh, no-cache), as a render would.
     live = getattr(getattr(state, "listener", None), "versions", None)
-    current = cache is not None and v is not None and live and versions_of(live, declared) == v
+    now = versions_of(live, declared) if live else None
 
     def cached(hit: bytes) -> Response:
-        etag = tile_etag(f"{declared.name}@{scope}", v, z, x, y)
-        headers = {"ETag": etag, "Cache-Control": control(IMMUTABLE), "X-Data-Version": v, "Vary": "Accept-Encoding", "X-Cache": "hit"}
+        etag = tile_etag(f"{declared.name}@{scope}", now, z, x, y)
+        headers = {"ETag": etag, "Cache-Control": control(IMMUTABLE if v == now else REVALIDATE), "X-Data-Version": now,
+                   "Vary": "Accept-Encoding", "X-Cache": "hit"}
         if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
             return Response(status_code=304, headers=headers)
         return Response(content=hit, media_type=MVT_TYPE, headers=headers)
-    key = cache_key("tile", declared.name, scope, v, z, x, y) if current else None
+    key = (cache_key("tile", declared.name, scope, now, z, x, y)      # (a URL newer than the hub knows: rendered)
+           if cache is not None and v is not None and now and _not_older(now, v) else None)
     hit = cache.get(key) if key else None
     if hit is not None:
         return cached(hit)
     with single_flight(cache, key) as hit:     # many pages asking for one new tile at once: one render
         if hit is not None:
             return cached(hit)
-        return _render(request, declared, scope, v, z, x, y, cache, control, key)
+        return _render(request, declared, scope, v, z, x, y, cache, control, key, now)
 
 
-def _render(request, declared, scope, v, z, x, y, cache, control, asked: str | None = None) -> Response:
+def _not_older(version: str, than: str | None) -> bool:
+    """Is layer version ``version`` ('12-3') at least ``than`` in every table? (False if malformed.)"""
+    try:
+        mine, other = [int(p) for p in version.split("-")], [int(p) for p in (than or "").split("-")]
+    except ValueError:
+        return False
+    return len(mine) == len(other) and all(a >= b for a, b in zip(mine, other))
+
+
+def _render(request, declared, scope, v, z, x, y, cache, control, asked: str | None = None,
+            asked_version: str | None = None) -> Response:
     try:
         with transaction(reader(request.app.state), readonly=True) as conn:
             version = layer_version(conn, declared)
@@ -131,6 +145,6 @@ def _render(request, declared, scope, v, z, x, y, cache, control, asked: str | N
         return _db_down(exc)
     if cache is not None:
         cache.set(cache_key("tile", declared.name, scope, version, z, x, y), body)   # keyed by scope and the version read with it
-        if asked is not None and asked != cache_key("tile", declared.name, scope, version, z, x, y):
+        if asked is not None and asked != cache_key("tile", declared.name, scope, version, z, x, y) and _not_older(version, asked_version):
             cache.set(asked, body)    # read at a newer version than asked: never older, and the waiters' answer
     return Response(content=body, media_type=MVT_TYPE, headers=headers)
