@@ -1,4 +1,4 @@
-"""The dashboard on the real Gansu hierarchy with the demo history (60,000 cases over 3 months):
+"""The dashboard on the real Gansu hierarchy with the demo history (20,000 cases over 2 months):
 the drill-down and the wall show the same numbers as /api/v1/regions, and the README's
 screenshots come from here (tests/artifacts/drilldown-demo.png, wall-demo.png)."""
 
@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import urllib.request
 
-import psycopg
 import pytest
 
 from dashboard.figures import big_number
@@ -15,12 +14,9 @@ from tests.conftest import wait_until
 
 
 @pytest.fixture
-def demo_url(gansu_copy_url):
-    from etl.demo import load_demo
-
-    with psycopg.connect(gansu_copy_url) as conn:
-        load_demo(conn, n_cases=60_000, months=3)
-    return gansu_copy_url
+def demo_url(gansu_demo_copy_url):
+    """A copy of the run's Gansu demo template (tests/conftest.py gansu_demo_template)."""
+    return gansu_demo_copy_url
 
 
 def _region(server, code):

@@ -12,9 +12,7 @@ import subprocess
 import sys
 import time
 
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 from tests.conftest import ROOT, TEST_TOKEN, wait_until
 
@@ -52,16 +50,10 @@ MAP_COUNTS = """() => { const gd = document.querySelector('#alerts-map .js-plotl
 
 
 @pytest.fixture
-def live_demo(gansu_copy_url):
-    from etl.demo import load_demo
-    from etl.stats import load_stats
-    from gridwatch.alerts import run_rules
-
-    with psycopg.connect(gansu_copy_url, row_factory=dict_row) as conn:
-        load_demo(conn, n_cases=20_000, months=2, checkin_days=7)
-        load_stats(conn)
-        run_rules(conn)
-    return gansu_copy_url
+def live_demo(gansu_demo_copy_url):
+    """Gansu with 20,000 demo cases over two months, a week of check-ins, the statistics and the alert
+    rules run (a copy of the run's gansu_demo_template, tests/conftest.py)."""
+    return gansu_demo_copy_url
 
 
 @pytest.mark.gansu
