@@ -170,6 +170,13 @@ def _register(http, world, who: str, code: str) -> str:
 
 def _tile(http, world, who: str) -> bytes:
     """The z9 case_counts tile holding the north township's label point, as ``who`` sees it."""
+    r = http.get(_tile_path(http, world, who), headers=bearer(world.tokens[who]))
+    assert r.status_code == 200, r.text
+    return r.content
+
+
+def _tile_path(http, world, who: str) -> str:
+    """The path (current version) of the z9 case_counts tile holding the north township's label point."""
     with world.connect() as conn:
         p = conn.execute("SELECT ST_X(label_point) AS lon, ST_Y(label_point) AS lat FROM region WHERE code = '620702100'").fetchone()
     n = 1 << 9
@@ -177,10 +184,7 @@ def _tile(http, world, who: str) -> bytes:
     y = int((1.0 - math.asinh(math.tan(math.radians(p["lat"]))) / math.pi) / 2.0 * n)
     index = http.get("/tiles/index.json", headers=bearer(world.tokens[who])).json()
     layer = next(layer for layer in index["layers"] if layer["name"] == "case_counts")
-    url = layer["tiles"][0].replace("{z}", "9").replace("{x}", str(x)).replace("{y}", str(y))
-    r = http.get(url.replace(world.url, ""), headers=bearer(world.tokens[who]))
-    assert r.status_code == 200, r.text
-    return r.content
+    return layer["tiles"][0].replace("{z}", "9").replace("{x}", str(x)).replace("{y}", str(y)).replace(world.url, "")
 
 
 def _sees(view: dict) -> set[str]:
@@ -219,3 +223,26 @@ def test_case_count_tiles_are_cached_per_scope(world):
         north, south = _tile(http, world, "north"), _tile(http, world, "south")
         assert north != south                                    # each township's own counts
         assert _tile(http, world, "north") == north and _tile(http, world, "south") == south
+
+
+def test_an_older_tile_url_after_a_change_gets_the_current_tile_not_the_cached_old_one(world):
+    with httpx.Client(base_url=world.url, timeout=60) as http:
+        before = _tile(http, world, "north")
+        old = "{cases}-{region}".format(**_versions(world))            # the layer's version: cases-region
+        with world.connect() as conn:
+            make_case(conn, 102.4, 38.6, title="新墩镇的案件戊")
+        now = _versions(world)
+        new = "{cases}-{region}".format(**now)
+        path = _tile_path(http, world, "north").replace(f"v={new}", f"v={old}")
+        assert f"v={old}" in path
+
+        def fresh():
+            r = http.get(path, headers=bearer(world.tokens["north"]))
+            return r if r.status_code == 200 and r.headers["x-data-version"] == new else None
+
+        r = wait_until(fresh, timeout=30, message="the old URL to be answered at the new version")
+        assert r.content != before and "no-cache" in r.headers["cache-control"]
+        again = http.get(path, headers=bearer(world.tokens["north"]))           # the shared current tile, still no-cache
+        assert again.content == r.content and "no-cache" in again.headers["cache-control"]
+        ahead = http.get(path.replace(f"v={old}", f"v={now['cases'] + 5}-{now['region']}"), headers=bearer(world.tokens["north"]))
+        assert ahead.status_code == 200 and ahead.headers["x-cache"] == "miss"    # newer than the server knows: rendered
