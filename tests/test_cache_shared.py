@@ -10,6 +10,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import psycopg
 import pytest
 
 from gridwatch.cache import LocalCache, RedisCache, cache_key, cached_json, single_flight
@@ -246,3 +247,24 @@ def test_an_older_tile_url_after_a_change_gets_the_current_tile_not_the_cached_o
         assert again.content == r.content and "no-cache" in again.headers["cache-control"]
         ahead = http.get(path.replace(f"v={old}", f"v={now['cases'] + 5}-{now['region']}"), headers=bearer(world.tokens["north"]))
         assert ahead.status_code == 200 and ahead.headers["x-cache"] == "miss"    # newer than the server knows: rendered
+
+
+def test_remembered_descendant_counts_follow_a_change_of_the_regions(conn, tiny):
+    from shapely.geometry import box
+
+    from gridwatch.regions import descendant_counts
+    from tests.factories import make_region
+
+    assert descendant_counts(conn, "620702100")["village"] == 2
+    assert descendant_counts(conn, "620702100")["village"] == 2            # remembered for this region version
+    make_region(conn, "620702100202", "新墩镇新村", "village", box(102.0, 37.0, 102.5, 37.5), "620702100", kind="村委会")
+    assert descendant_counts(conn, "620702100")["village"] == 3            # a new version: counted again
+    with conn.transaction():                                                # inside a transaction that writes regions:
+        conn.execute("""INSERT INTO region (code, name, level, kind, parent_code, source, geom)
+                        SELECT c, '又一村', 'village', '村委会', '620702100', 'generated', geom FROM region, unnest(%s::text[]) c
+                        WHERE code = '620702100202'""", (["620702100203", "620702100204"],))
+        assert descendant_counts(conn, "620702100")["village"] == 5        # its own rows, never remembered
+        raise psycopg.Rollback()
+    assert descendant_counts(conn, "620702100")["village"] == 3            # rolled back: the committed regions again
+    make_region(conn, "620702100205", "新墩镇三村", "village", box(102.5, 37.5, 103.0, 38.0), "620702100", kind="村委会")
+    assert descendant_counts(conn, "620702100")["village"] == 4            # the next committed version, whatever its number
