@@ -106,3 +106,39 @@ def test_two_workers_behind_pgbouncer_use_its_few_connections_and_still_push_cha
         assert '"cases"' in pushed and pushed != first
     finally:
         bouncer.stop()
+
+
+def test_the_socket_the_workers_share_gives_every_accepted_connection_tcp_nodelay():
+    """Without TCP_NODELAY each response's second write waited ~40 ms for the client's delayed ACK
+    behind ``serve --workers N`` (uvicorn binds the shared socket with protocol 0, and asyncio then
+    leaves Nagle on for the connections it accepts)."""
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    from gridwatch.commands.serve import tcp_listener
+
+    config = uvicorn.Config("gridwatch.server:create_app", factory=True, host="127.0.0.1", port=0, workers=2)
+    listener = tcp_listener(config.bind_socket())
+    seen: list[int] = []
+
+    async def main():
+        def accepted(reader, writer):
+            seen.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accepted, sock=listener)
+        async with server:
+            _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+            for _ in range(200):
+                if seen:
+                    break
+                await asyncio.sleep(0.01)
+            writer.close()
+
+    # in a thread of its own: the browser fixture's sync API may keep an event loop in this one
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, asyncio.wait_for(main(), 10)).result(timeout=20)
+    assert listener.proto == socket.IPPROTO_TCP
+    assert seen and seen[0] != 0, seen

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 
 import psycopg
 
@@ -40,12 +41,28 @@ def run(args: argparse.Namespace) -> int:
     if args.workers > 1:
         if args.database_url:
             os.environ["DATABASE_URL"] = args.database_url   # the workers build their app from the environment
-        uvicorn.run("gridwatch.server:create_app", factory=True, workers=args.workers, host=args.host, port=args.port,
-                    log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+        from uvicorn.supervisors import Multiprocess  # heavy: part of the web stack above
+
+        config = uvicorn.Config("gridwatch.server:create_app", factory=True, workers=args.workers, host=args.host,
+                                port=args.port, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+        Multiprocess(config, sockets=[tcp_listener(config.bind_socket())]).run()
         return 0
     app = create_app(args.database_url)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
     return 0
+
+
+def tcp_listener(sock: socket.socket) -> socket.socket:
+    """``sock`` re-opened with its protocol named as TCP, so the connections it accepts get TCP_NODELAY.
+
+    uvicorn binds the listening socket that ``--workers N`` share as ``socket(AF_INET, SOCK_STREAM)``:
+    protocol 0, so asyncio does not turn on TCP_NODELAY for the connections the workers accept, and
+    the second write of each response waits for the client's delayed ACK (about 40 ms a request,
+    measured: 44 ms with two workers against 3.6 ms with one).
+    """
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto != socket.IPPROTO_TCP:
+        sock = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
+    return sock
 
 
 def _migrations_unchanged(url: str | None) -> bool:
