@@ -169,7 +169,7 @@ def run(database_url: str) -> list[dict]:
                         f"{1 / batch_s:,.0f} cases/s batched vs {1 / single_s:,.0f} cases/s single"))
         copy_s = _copy_floor(pool, BATCH * BATCHES)
         gap = ("the gap: locating each point in its grid (a GiST probe each), the 50 m duplicate check (another), "
-               "writing cases' 20 indexes, the 'report' event, foreign keys, the case_day rollup")
+               "writing cases' 21 indexes, the 'report' event, foreign keys, the case_day rollup")
         out.append(_row(f"intake.create_cases, {BATCH:,} per transaction, {who}, vs the floor (s per case)", batch_s,
                         "raw COPY of the same rows into a bare copy of cases", copy_s, BATCH * BATCHES,
                         f"{1 / batch_s:,.0f} cases/s vs {1 / copy_s:,.0f} rows/s; {gap}"))

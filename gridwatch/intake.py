@@ -16,6 +16,8 @@ A batch is a few statements whatever its size — one locating every point (a jo
 pieces), one INSERT … SELECT of every case (region codes, duplicate check and creator looked up
 for the whole set), one INSERT of every 'report' event — so the cases table's statement trigger
 sends one notification per batch; nothing of ours runs once per case (foreign keys still check each row).
+The batch's columns travel as binary arrays (``%(x)b``): psycopg writes a text array element by element
+in Python, quoting each, which cost a 5,000 batch about 60 ms of client CPU.
 """
 
 from __future__ import annotations
@@ -134,7 +136,7 @@ def _convert(rows: list[dict]) -> None:
 def _locate(conn: psycopg.Connection, rows: list[dict]) -> None:
     """Stamp each row's leaf region code, or refuse the batch naming the first point outside Gansu."""
     found = conn.execute(load_sql(HERE, "intake_locate"),
-                         {"lon": [r["lon"] for r in rows], "lat": [r["lat"] for r in rows]}).fetchall()
+                         {"lon": [float(r["lon"]) for r in rows], "lat": [float(r["lat"]) for r in rows]}).fetchall()
     for r, f in zip(rows, found):
         r["leaf"] = f["leaf"]
         if f["inside"]:
@@ -188,27 +190,27 @@ def create_cases(conn: psycopg.Connection, items: list[dict], *, actor: str = "i
     """
     rows = prepare(conn, items, default_channel=default_channel)
     _locate(conn, rows)
-    ids = [r["id"] for r in conn.execute(
-        "SELECT nextval('cases_id_seq') AS id FROM generate_series(1, %s)", (len(rows),)).fetchall()]
+    ids = conn.execute("SELECT array(SELECT nextval('cases_id_seq') FROM generate_series(1, %s)) AS ids",
+                       (len(rows),)).fetchone()["ids"]
     params = {
         "id": ids,
-        "crid": [r["client_request_id"] for r in rows],
+        "crid": _column(r["client_request_id"] for r in rows),
         "category": [r["category"] for r in rows],
         "family": [r["family"] for r in rows],
         "title": [r["title"] for r in rows],
-        "description": [r["description"] for r in rows],
+        "description": _column(r["description"] for r in rows),
         "channel": [r["channel"] for r in rows],
-        "reporter_name": [r["reporter_name"] for r in rows],
-        "reporter_phone": [r["reporter_phone"] for r in rows],
+        "reporter_name": _column(r["reporter_name"] for r in rows),
+        "reporter_phone": _column(r["reporter_phone"] for r in rows),
         "parties": [r["parties"] for r in rows],
         "grade": [r["grade"] for r in rows],
-        "lon": [r["lon"] for r in rows],
-        "lat": [r["lat"] for r in rows],
-        "leaf": [r["leaf"] for r in rows],
+        "lon": [float(r["lon"]) for r in rows],
+        "lat": [float(r["lat"]) for r in rows],
+        "leaf": _column(r["leaf"] for r in rows),
         "coord_system": [r["coord_system"] for r in rows],
-        "address": [r["address"] for r in rows],
-        "level": [r["handling_level"] for r in rows],
-        "reported_at": [r["reported_at"] for r in rows],
+        "address": _column(r["address"] for r in rows),
+        "level": _column(r["handling_level"] for r in rows),
+        "reported_at": _column(r["reported_at"] for r in rows),
     }
     try:
         new_rows = _write(conn, params, actor)
@@ -219,7 +221,8 @@ def create_cases(conn: psycopg.Connection, items: list[dict], *, actor: str = "i
         new_rows = _write(conn, params, actor)
     by_id = {r["id"]: r for r in new_rows}
     by_crid: dict = {}
-    known = [c for i, c in zip(ids, params["crid"]) if i not in by_id and c]
+    crids = params["crid"] or [None] * len(ids)
+    known = [c for i, c in zip(ids, crids) if i not in by_id and c]
     if known:
         found = conn.execute(
             # a retry is recognised only for the client that sent it (the key is per creator, 0085)
@@ -229,7 +232,14 @@ def create_cases(conn: psycopg.Connection, items: list[dict], *, actor: str = "i
     for r in new_rows:
         if r["client_request_id"]:
             by_crid.setdefault(r["client_request_id"], r)
-    return [(dict(by_id[i]), True) if i in by_id else (dict(by_crid[c]), False) for i, c in zip(ids, params["crid"])]
+    return [(dict(by_id[i]), True) if i in by_id else (dict(by_crid[c]), False) for i, c in zip(ids, crids)]
+
+
+def _column(values) -> list | None:
+    """A batch column as a list, or None where every value is None: SQL's multi-argument unnest() pads a
+    NULL array with NULLs, and psycopg need not write thousands of NULLs (an all-None list cannot go binary)."""
+    out = list(values)
+    return None if all(v is None for v in out) else out
 
 
 def _write(conn: psycopg.Connection, params: dict, actor: str) -> list[dict]:
@@ -243,8 +253,8 @@ def _write(conn: psycopg.Connection, params: dict, actor: str) -> list[dict]:
                           (actor,)).fetchone()["actor"]
             execute(conn, load_sql(HERE, "intake_events"), {
                 "actor": who, "case_id": [r["id"] for r in new_rows], "at": [r["reported_at"] for r in new_rows],
-                "level": [r["handling_level"] for r in new_rows], "channel": [r["channel"] for r in new_rows],
-                "grade": [r["grade"] for r in new_rows], "dup": [r["possible_duplicate_of"] for r in new_rows]})
+                "level": _column(r["handling_level"] for r in new_rows), "channel": [r["channel"] for r in new_rows],
+                "grade": [r["grade"] for r in new_rows], "dup": _column(r["possible_duplicate_of"] for r in new_rows)})
     return new_rows
 
 

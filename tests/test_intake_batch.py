@@ -224,3 +224,34 @@ def test_a_batch_racing_another_transaction_of_the_same_client_flags_against_the
     (got_x, created_x), (got_y, created_y) = result["out"]
     assert got_x["id"] == won["id"] and created_x is False
     assert created_y is True and got_y["possible_duplicate_of"] == won["id"]
+
+
+def test_every_field_of_a_mixed_batch_arrives_as_sent(conn, tiny):
+    # the batch's columns travel as binary arrays: whole numbers as coordinates, a GCJ-02 point, Chinese
+    # text and parties, columns that are empty in every case but one, a time on one case only
+    items = [
+        {"category": "neighbour", "lon": 102, "lat": 38, "title": "楼上漏水", "description": "邻居说“不关我事”, 请协调",
+         "reporter_name": "张三", "reporter_phone": "13800000000", "address": "张掖市甘州区某路 1 号",
+         "parties": [{"name": "李四", "role": "respondent"}], "client_request_id": "mixed-0", "coord_system": "cgcs2000"},
+        {"category": "labour", "lon": 102.6, "lat": 38.6, "reported_at": T0, "channel": "hotline"},
+        {"category": "street_order", "lon": 102.7, "lat": 38.7, "coord_system": "gcj02"},
+    ]
+    out = [c for c, created in intake.create_cases(conn, items) if created]
+    assert len(out) == 3
+    stored = {r["id"]: r for r in conn.execute(
+        "SELECT id, title, description, reporter_name, reporter_phone, address, parties, client_request_id, channel,"
+        " reported_at, coord_system, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM cases WHERE id = ANY(%s)",
+        ([c["id"] for c in out],)).fetchall()}
+    first, second, third = (stored[c["id"]] for c in out)
+    assert (first["title"], first["description"], first["reporter_name"], first["reporter_phone"], first["address"]) == (
+        "楼上漏水", "邻居说“不关我事”, 请协调", "张三", "13800000000", "张掖市甘州区某路 1 号")
+    assert first["parties"] == [{"name": "李四", "role": "respondent"}] and first["client_request_id"] == "mixed-0"
+    assert (first["lon"], first["lat"], first["coord_system"]) == (102.0, 38.0, "cgcs2000")
+    assert second["reported_at"] == T0 and second["channel"] == "hotline" and second["client_request_id"] is None
+    assert second["parties"] == [] and second["title"] and second["description"] is None
+    # the GCJ-02 point is stored converted to WGS84 (a few hundred metres off in this part of China)
+    assert third["coord_system"] == "gcj02" and 0.001 < abs(third["lon"] - 102.7) + abs(third["lat"] - 38.7) < 0.02
+    events = conn.execute("SELECT case_id, at, data FROM case_event WHERE action = 'report' AND case_id = ANY(%s)"
+                          " ORDER BY case_id", ([c["id"] for c in out],)).fetchall()
+    assert [e["data"]["channel"] for e in events] == [c["channel"] for c in out]
+    assert [e["at"] for e in events] == [c["reported_at"] for c in out]

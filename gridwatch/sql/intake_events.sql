@@ -4,6 +4,6 @@
 INSERT INTO case_event (case_id, at, actor, action, from_state, to_state, level, note, data)
 SELECT i.case_id, i.at, %(actor)s, 'report', NULL, 'reported', i.level, NULL,
        jsonb_build_object('channel', i.channel, 'grade', i.grade, 'possible_duplicate_of', i.dup)
-FROM unnest(%(case_id)s::bigint[], %(at)s::timestamptz[], %(level)s::text[], %(channel)s::text[], %(grade)s::text[],
-            %(dup)s::bigint[]) AS i(case_id, at, level, channel, grade, dup)
+FROM unnest(%(case_id)b::bigint[], %(at)b::timestamptz[], %(level)b::text[], %(channel)b::text[], %(grade)b::text[],
+            %(dup)b::bigint[]) AS i(case_id, at, level, channel, grade, dup)
 ORDER BY i.case_id

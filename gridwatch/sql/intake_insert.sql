@@ -8,10 +8,10 @@
 -- see while it inserts it). The ref is cases_ref()'s (0020), written here so that trigger is skipped.
 WITH input AS (
     SELECT *
-    FROM unnest(%(id)s::bigint[], %(crid)s::text[], %(category)s::text[], %(family)s::text[], %(title)s::text[],
-                %(description)s::text[], %(channel)s::text[], %(reporter_name)s::text[], %(reporter_phone)s::text[],
-                %(parties)s::jsonb[], %(grade)s::text[], %(lon)s::float8[], %(lat)s::float8[], %(leaf)s::text[],
-                %(coord_system)s::text[], %(address)s::text[], %(level)s::text[], %(reported_at)s::timestamptz[])
+    FROM unnest(%(id)b::bigint[], %(crid)b::text[], %(category)b::text[], %(family)b::text[], %(title)b::text[],
+                %(description)b::text[], %(channel)b::text[], %(reporter_name)b::text[], %(reporter_phone)b::text[],
+                %(parties)b::jsonb[], %(grade)b::text[], %(lon)b::float8[], %(lat)b::float8[], %(leaf)b::text[],
+                %(coord_system)b::text[], %(address)b::text[], %(level)b::text[], %(reported_at)b::timestamptz[])
          AS i(id, crid, category, family, title, description, channel, reporter_name, reporter_phone, parties,
               grade, lon, lat, leaf, coord_system, address, level, reported_at)
 ), lineage AS (
@@ -25,8 +25,8 @@ WITH input AS (
     LEFT JOIN lineage l ON l.leaf = i.leaf
 ), dup AS (
     SELECT d.id, d.possible_duplicate_of
-    FROM case_possible_duplicates(%(id)s::bigint[], %(crid)s::text[], %(category)s::text[], %(lon)s::float8[],
-                                  %(lat)s::float8[], %(reported_at)s::timestamptz[]) d
+    FROM case_possible_duplicates(%(id)b::bigint[], %(crid)b::text[], %(category)b::text[], %(lon)b::float8[],
+                                  %(lat)b::float8[], %(reported_at)b::timestamptz[]) d
 ), ins AS (
     INSERT INTO cases (id, ref, client_request_id, category_code, family, title, description, channel, reporter_name,
                        reporter_phone, parties, grade, geom, grid_code, village_code, township_code, county_code,

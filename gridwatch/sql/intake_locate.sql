@@ -6,7 +6,7 @@
 -- region_leaf() itself only for a point in no grid (a hierarchy loaded without grids, or outside).
 WITH i AS MATERIALIZED (
     SELECT i.ord, i.lon, i.lat, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326) AS p
-    FROM unnest(%(lon)s::float8[], %(lat)s::float8[]) WITH ORDINALITY AS i(lon, lat, ord)
+    FROM unnest(%(lon)b::float8[], %(lat)b::float8[]) WITH ORDINALITY AS i(lon, lat, ord)
 ), grid AS (
     -- The index is probed with the point's box as a polygon (ST_Expand(p, 0)), not the point: a
     -- polygon carries its box, a point's box is recomputed on every index entry the probe compares
