@@ -192,7 +192,10 @@ def test_kpis_of_a_period_before_a_boundary_change_say_they_use_todays_units_and
         assert "620702200" in note["adjustments"][0]["deleted"] and "2026-01-01" in note["note_zh"]
         assert units_note(conn, "620702", date(2026, 2, 1))["adjustments"] == []      # a period after it: nothing to say
         assert units_note(conn, "6201", date(2025, 12, 1))["adjustments"] == []       # another prefecture: untouched
-        start, end = date.today() - timedelta(days=3), date.today() + timedelta(days=1)
+        # days in China time, as reported_counts reads them (date.today() is UTC here: from 16:00 UTC
+        # it is already tomorrow in Gansu, and a period ending "tomorrow" UTC missed a case of now)
+        today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+        start, end = today - timedelta(days=3), today + timedelta(days=1)
         assert reported_counts(conn, "620702100", start, end) == {"today": 1, "at_the_time": 0}
         assert reported_counts(conn, "620702200", start, end) == {"today": 0, "at_the_time": 1}
         assert reported_counts(conn, "620702", start, end) == {"today": 1, "at_the_time": 1}
