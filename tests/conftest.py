@@ -136,11 +136,12 @@ def pytest_report_header(config):
     return [line] if line else None
 
 
-# -- parallel runs (./test.sh: pytest -n N --dist loadgroup). The tests of a module run one after the
-#    other on one worker, as they share module fixtures, except the known-slow tests below: each is a
-#    unit of its own. Units start longest first, so the run ends with short ones and no worker is left
-#    with a long test at the end. Seconds per test (setup + call) measured serially on the shared
-#    2-core machine with --durations; a test not listed counts as one second.
+# -- parallel runs (./test.sh: pytest -n 4 --dist load). Each worker takes the next test as it gets
+#    free; the collection is ordered so the known-slow tests below come first, longest first, and the
+#    run ends with short ones (no worker is left with a long test at the end); the other tests keep
+#    their file order, so module fixtures are mostly reused. (xdist's loadgroup cannot group on
+#    pytest 9.2: its nodeid suffix no longer takes.) Seconds per test (setup + call) measured serially
+#    on the shared 2-core machine with --durations; a test not listed counts as short.
 SLOW_TESTS = {
     "test_dashboard_wall_live.py::test_the_wall_shows_its_map_most_of_the_time_while_red_items_arrive_and_nothing_overflows": 150,
     "test_fuzz_api.py::test_generated_requests_with_a_valid_token_never_get_a_5xx_and_refused_writes_write_nothing": 45,   # each shard
@@ -178,25 +179,12 @@ def _slow_seconds(item) -> float | None:
     return SLOW_TESTS.get(f"{Path(item.path).name}::{getattr(item, 'originalname', item.name)}")
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Under ``--dist loadgroup``: group each module's tests (``xdist_group``) but for the slow ones,
-    and order the units longest first (every worker sorts alike, so their collections agree)."""
-    if not getattr(config.option, "loadgroup", False):
+    """In xdist workers of a ``--dist load`` run: the slow tests first, longest first (every worker
+    sorts alike, so their collections agree)."""
+    if not _is_worker(config) or config.workerinput.get("gw_dist") != "load":
         return
-    units: dict[str, list] = {}
-    seconds: dict[str, float] = {}
-    for item in items:
-        slow = _slow_seconds(item)
-        if slow is None:
-            key = Path(item.path).name
-            item.add_marker(pytest.mark.xdist_group(key))
-        else:
-            key = item.nodeid
-        units.setdefault(key, []).append(item)
-        seconds[key] = seconds.get(key, 0.0) + (slow or 1.0)
-    order = sorted(units, key=lambda k: -seconds[k])      # stable: equal units keep the file order
-    items[:] = [item for key in order for item in units[key]]
+    items.sort(key=lambda item: -(_slow_seconds(item) or 0.0))      # stable: the rest keep their order
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -241,6 +229,7 @@ def pytest_configure_node(node):
     """xdist controller: every worker shares the controller's run folder; the controller owns the run."""
     node.workerinput["gw_run_dir"] = str(_run_dir(node.config))
     node.workerinput["gw_owner_pid"] = os.getpid()
+    node.workerinput["gw_dist"] = node.config.option.dist
 
 
 def pytest_unconfigure(config):
@@ -268,6 +257,12 @@ def _locked(path: Path, timeout: float = LOCK_TIMEOUT):
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def exclusive(cluster: Cluster, what: str):
+    """A lock on ``what`` between the tests of this run, whatever their worker (e.g. ``tablespace``:
+    a tablespace in the shared cluster and a pg_basebackup of it must not meet)."""
+    return _locked(cluster.run_dir / f"{what}.lock")
 
 
 def built_once(run_dir: Path, name: str, build):

@@ -22,7 +22,7 @@ import pytest
 from psycopg import sql
 
 from gridwatch.cluster import free_port
-from tests.conftest import ROOT, GiveUp, ensure_test_identity, wait_until
+from tests.conftest import ROOT, GiveUp, ensure_test_identity, exclusive, wait_until
 
 CLIENT_TIMEOUT = 15.0   # seconds: no request may take longer than this, whatever happens to the server or the database
 
@@ -197,6 +197,11 @@ def test_postgresql_restarted_under_load_the_server_reconnects_and_the_wall_reco
 @pytest.fixture
 def small_disk(cluster):
     """A tablespace on a 48 MB tmpfs, and a database living in it."""
+    with exclusive(cluster, "tablespace"):   # no base backup of the shared cluster meanwhile (test_replica)
+        yield from _small_disk(cluster)
+
+
+def _small_disk(cluster):
     mount = Path(tempfile.mkdtemp(prefix="gw-smalldisk-", dir="/tmp"))
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m,mode=0755", "tmpfs", str(mount)], check=True)
     space = mount / "ts"

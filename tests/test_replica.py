@@ -17,7 +17,7 @@ import pytest
 
 from gridwatch.cluster import free_port
 from gridwatch.replica import ReplicaCluster
-from tests.conftest import ROOT, wait_until
+from tests.conftest import ROOT, exclusive, wait_until
 
 OPEN = "#wall-province #wall-n-open .v"
 
@@ -25,13 +25,14 @@ OPEN = "#wall-province #wall-n-open .v"
 @pytest.fixture
 def replica(cluster, tiny):
     """A hot standby of the test cluster, made after the test's database and hierarchy exist."""
-    root = Path(tempfile.mkdtemp(prefix="gw-replica-", dir="/tmp"))
-    os.chmod(root, 0o755)
-    standby = ReplicaCluster(root, free_port(), fast=True).attach(cluster)
-    standby.start()
-    yield standby
-    standby.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    with exclusive(cluster, "tablespace"):   # no tablespace (test_faults) in the shared cluster while it is copied
+        root = Path(tempfile.mkdtemp(prefix="gw-replica-", dir="/tmp"))
+        os.chmod(root, 0o755)
+        standby = ReplicaCluster(root, free_port(), fast=True).attach(cluster)
+        standby.start()
+        yield standby
+        standby.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _replica_url(replica, db_url):

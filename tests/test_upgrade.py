@@ -38,7 +38,7 @@ def assert_rollup_is_exact(conn):
 
 @pytest.fixture
 def previous_release_url(cluster):
-    name = "gw_upgrade_from_1aeed0e"
+    name = f"gw_upgrade_from_1aeed0e_{os.getpid()}"    # one per xdist worker: the cluster is shared
     drop_database(cluster, name)
     url = cluster.url(name)
     result = restore(FIXTURE, url, progress=False)
