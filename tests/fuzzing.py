@@ -8,7 +8,9 @@ TCP_NODELAY on the connections it accepts), which was two thirds of the fuzz's t
 answers through ``httpx.ASGITransport`` in 1-5 ms.
 
 A :class:`Fuzzer` holds one database (an :class:`~tests.apiserver.ApiWorld`), an event loop of its
-own and an owner connection for the row counts. :meth:`Fuzzer.run_shard` sends a shard's share of
+own running in a thread of its own (Playwright's sync API, once a browser test ran in this process,
+keeps a loop marked running in the test thread, where ``run_until_complete`` then refuses to run)
+and an owner connection for the row counts. :meth:`Fuzzer.run_shard` sends a shard's share of
 generated requests and returns what it saw; nothing here asserts, the test does.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
+import threading
 import time
 import traceback
 import zlib
@@ -90,6 +93,8 @@ class Fuzzer:
     def __init__(self, world):
         self.world = world
         self.loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=self.loop.run_forever, name="fuzzer-loop", daemon=True)
+        self._loop_thread.start()
         self.errors: list[str] = []         # the app's unhandled exceptions, last one last
         app = world.server.app
 
@@ -129,12 +134,19 @@ class Fuzzer:
 
     def _send(self, method: str, url: str, **kw) -> httpx.Response:
         self._known = None      # counts known from before this request are stale once it is sent
-        return self.loop.run_until_complete(asyncio.wait_for(self.client.request(method, url, **kw), REQUEST_TIMEOUT))
+        return self._run(self.client.request(method, url, **kw))
+
+    def _run(self, coroutine):
+        """Run ``coroutine`` on the fuzzer's loop (its own thread) and wait for its answer."""
+        future = asyncio.run_coroutine_threadsafe(asyncio.wait_for(coroutine, REQUEST_TIMEOUT), self.loop)
+        return future.result(REQUEST_TIMEOUT + 5)
 
     def close(self) -> None:
         try:
-            self.loop.run_until_complete(self.client.aclose())
+            self._run(self.client.aclose())
         finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._loop_thread.join(10)
             self.loop.close()
             self.owner.close()
 
