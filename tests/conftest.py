@@ -144,7 +144,7 @@ def pytest_report_header(config):
 #    on the shared 2-core machine with --durations; a test not listed counts as short.
 SLOW_TESTS = {
     "test_dashboard_wall_live.py::test_the_wall_shows_its_map_most_of_the_time_while_red_items_arrive_and_nothing_overflows": 150,
-    "test_fuzz_api.py::test_generated_requests_with_a_valid_token_never_get_a_5xx_and_refused_writes_write_nothing": 45,   # each shard
+    "test_fuzz_api.py::test_generated_requests_with_a_valid_token_never_get_a_5xx_and_refused_writes_write_nothing": 15,   # each shard (6–19 s measured serially)
     "test_api_live_browser.py::test_a_county_page_left_open_for_a_minute_while_cases_arrive_elsewhere_makes_at_most_six_requests": 68,
     "test_workbench_pages.py::test_return_extension_rework_and_merge_are_each_clicked_through_the_case_page_and_land_on_the_trail": 44,
     "test_workers.py::test_killing_either_of_two_workers_does_not_interrupt_an_open_wall": 41,
