@@ -217,8 +217,13 @@ def shared_read(what: str, code: str, want: dict | None, tables: tuple[str, ...]
     """``fetch(conn)``'s JSON-ready value for ``code``, shared by every page of the same region, scope
     and data versions: answered from the cache without a transaction when the versions the hub
     heard of were computed before, computed once for many pages asking at the same moment, else
-    read in a transaction whose own versions name the cached entry."""
+    read in a transaction whose own versions name the cached entry. A request whose account could
+    not be resolved is never shared (its key would name no scope, and another such request's answer
+    could come from a different one)."""
     store, known = cache(), _known(want, tables)
+    if session.principal() is None:
+        with read(want=want) as conn:
+            return jsonable(fetch(conn))
     key = _key(what, code, known, tables) if known is not None else None
     value = get_json(store, key)
     if value is not None:
