@@ -5,8 +5,10 @@ languages; the workbench by keyboard alone. Screenshots go to tests/artifacts/ (
 
 from __future__ import annotations
 
+
 import contextlib
 import io
+import time
 from datetime import timedelta
 
 import pytest
@@ -75,8 +77,20 @@ def act(page, action: str, **fill):
     """Click the action's button on the case page, fill its form, submit, wait for the confirmation and for the
     page to show the action on the timeline again (so the next click lands on the re-rendered buttons)."""
     recorded = page.locator(f"#case-timeline li.tl-{action}").count()
-    page.click(f"button.case-do[data-action={action}]")
-    page.wait_for_selector("#case-form:not([hidden])")
+
+    # a click can land on a button the page is just replacing (after an upload or a push re-renders
+    # the actions): the form then never opens, so click again until it shows
+    clicked = [0.0]
+
+    def form_open() -> bool:
+        if page.locator("#case-form:not([hidden])").count() == 1:
+            return True
+        if time.monotonic() - clicked[0] > 5:
+            page.click(f"button.case-do[data-action={action}]")
+            clicked[0] = time.monotonic()
+        return False
+
+    wait_until(form_open, timeout=40, interval=0.1, message=f"the {action} form to open")
     for selector, value in fill.items():
         if callable(value):
             value(page)
