@@ -5,7 +5,6 @@ languages; the workbench by keyboard alone. Screenshots go to tests/artifacts/ (
 
 from __future__ import annotations
 
-
 import contextlib
 import io
 import time
