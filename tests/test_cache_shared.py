@@ -5,6 +5,7 @@ their own township's cases, however the requests interleave."""
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -168,7 +169,8 @@ def _register(http, world, who: str, code: str) -> str:
             "state": [{"id": "shell-versions", "property": "data", "value": versions}]}
     r = http.post("/_dash-update-component", json=body, headers=bearer(world.tokens[who]))
     assert r.status_code == 200, r.text
-    return r.text
+    # decoded: Dash writes Chinese as \u escapes unless orjson happens to be installed
+    return json.dumps(r.json(), ensure_ascii=False)
 
 
 def _tile(http, world, who: str) -> bytes:
