@@ -259,12 +259,6 @@ def _locked(path: Path, timeout: float = LOCK_TIMEOUT):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def exclusive(cluster: Cluster, what: str):
-    """A lock on ``what`` between the tests of this run, whatever their worker (e.g. ``tablespace``:
-    a tablespace in the shared cluster and a pg_basebackup of it must not meet)."""
-    return _locked(cluster.run_dir / f"{what}.lock")
-
-
 def built_once(run_dir: Path, name: str, build):
     """``build()``'s JSON result for this run: built by the first process that asks, read by the others."""
     done = run_dir / f"{name}.json"

@@ -120,9 +120,12 @@ def test_the_institutional_table_drills_from_the_share_to_the_regions_without_an
     assert link.is_visible() and link.inner_text() == "甘州区"
     link.click()
     page.wait_for_url(re.compile(r"/coverage/620702$"))
-    page.wait_for_selector("#coverage-crumb-current")
-    assert page.inner_text("#coverage-crumb-current") == "甘州区"
-    assert page.inner_text("#coverage-share-township") == "0.0%"
+    # the address changes before the page re-renders: wait for the county's own view, not the province's
+    wait_until(lambda: page.locator("#coverage-crumb-current").count() == 1
+               and page.inner_text("#coverage-crumb-current") == "甘州区",
+               timeout=20, message="the county's coverage view")
+    wait_until(lambda: page.inner_text("#coverage-share-township") == "0.0%", timeout=20,
+               message="the county's township share")
 
 
 def test_k_best_sites_and_saving_a_named_scenario_leave_the_registry_alone(site, browser_page, conn):

@@ -22,7 +22,7 @@ import pytest
 from psycopg import sql
 
 from gridwatch.cluster import free_port
-from tests.conftest import ROOT, GiveUp, ensure_test_identity, exclusive, wait_until
+from tests.conftest import ROOT, GiveUp, ensure_test_identity, wait_until
 
 CLIENT_TIMEOUT = 15.0   # seconds: no request may take longer than this, whatever happens to the server or the database
 
@@ -195,38 +195,35 @@ def test_postgresql_restarted_under_load_the_server_reconnects_and_the_wall_reco
 
 
 @pytest.fixture
-def small_disk(cluster):
-    """A tablespace on a 48 MB tmpfs, and a database living in it."""
-    with exclusive(cluster, "tablespace"):   # no base backup of the shared cluster meanwhile (test_replica)
-        yield from _small_disk(cluster)
+def small_disk(own_cluster):
+    """A tablespace on a 48 MB tmpfs, and a database (the tiny hierarchy) living in it.
 
-
-def _small_disk(cluster):
+    In a cluster of its own: while the tmpfs is full, every checkpoint of the cluster fails (it cannot
+    write that database's dirty pages), and in the run's shared cluster that failed other workers'
+    DROP DATABASE, which waits for a checkpoint."""
+    cluster = own_cluster
     mount = Path(tempfile.mkdtemp(prefix="gw-smalldisk-", dir="/tmp"))
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m,mode=0755", "tmpfs", str(mount)], check=True)
     space = mount / "ts"
     space.mkdir()
     shutil.chown(space, "postgres", "postgres")
-    name = f"t_disk_{os.getpid()}"
-    with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE TABLESPACE gw_small LOCATION {}").format(sql.Literal(str(space))))
-        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE gw_template TABLESPACE gw_small").format(sql.Identifier(name)))
+    name = "t_disk"
     try:
+        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE TABLESPACE gw_small LOCATION {}").format(sql.Literal(str(space))))
+            admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE gridwatch TABLESPACE gw_small").format(sql.Identifier(name)))
         yield cluster.url(name), mount
     finally:
-        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-            admin.execute("DROP TABLESPACE IF EXISTS gw_small")
-        subprocess.run(["umount", str(mount)], check=False)
-        shutil.rmtree(mount, ignore_errors=True)
+        (mount / "filler").unlink(missing_ok=True)   # the shutdown checkpoint needs room, whatever the test left
+        try:
+            cluster.stop()    # before the unmount: nothing of the cluster may still hold the tmpfs
+        finally:
+            subprocess.run(["umount", "-l", str(mount)], check=False)
+            shutil.rmtree(mount, ignore_errors=True)
 
 
 def test_with_the_disk_nearly_full_writes_are_refused_with_a_clear_error_and_nothing_half_written(small_disk, serve):
-    from tests.factories import make_tiny_gansu
-
     url, mount = small_disk
-    with psycopg.connect(url, autocommit=True) as conn:
-        make_tiny_gansu(conn)
     category = _category(url)
     server = serve(url)
     ok, body = _request("POST", server.url + "/api/v1/cases/batch", _batch(category, 0, 50))
