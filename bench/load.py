@@ -3,8 +3,9 @@
 An asyncio client (no threads per page) plays N open pages against real ``gridwatch serve``
 processes. The mix: of every ten pages one is a wall, three are workbenches and six are county
 pages (N = 10: 1 + 3 + 6; the counties taken in turn). Each page holds one server-sent-events stream
-as assets/gridwatch.js opens it (by the path: ``/api/v1/live?region=<county>`` on a county page,
-the unscoped stream on ``/wall`` and ``/workbench``, whose paths carry no region code) and, when the
+as assets/gridwatch.js opens it (``/api/v1/live?region=<county>`` on a county page, by its path;
+``?mine=true`` on ``/workbench``, which the server scopes to the signed-in operator's county; the
+unscoped stream on ``/wall``, the province) and, when the
 stream says data changed, makes the requests its browser then makes, in parallel as the browser does:
 
 - a **county page** (``/region/<county>``, signed in as a province operator): its own Dash callbacks
@@ -49,10 +50,9 @@ which N and why, the time elapsed) are printed as it runs.
 Also: ``/healthz`` with 200 open live streams vs with none. Every scenario is bounded in time
 (``SECONDS``). The client runs on the same two cores as the servers: the capacities are a floor.
 
-The workbench's unscoped stream is the page as served: every workbench hears every case of the
-province, coalesced to one message a second, so a case waits up to a second for that message and its
-p95 is about a second plus the refresh at any N while cases arrive faster than one a second.
-``GRIDWATCH_BENCH_WORKBENCH_SCOPED=1`` plays the stream scoped to the operator's county instead.
+The workbench's stream follows its user (``?mine=true``): a workbench hears only of its county's
+cases. ``GRIDWATCH_BENCH_WORKBENCH_UNSCOPED=1`` plays the province-wide stream the page held before
+(every workbench woken by every case of the province), for comparison.
 
 ``GRIDWATCH_BENCH_LOAD_QUICK=1``: a short check (under a minute): fewer seeded cases, one process,
 N = 10 only, 8 s, no four-worker shape.
@@ -80,10 +80,9 @@ from psycopg.rows import dict_row
 __all__ = ["run"]
 
 QUICK = os.environ.get("GRIDWATCH_BENCH_LOAD_QUICK", "") not in ("", "0")   # a short check: one shape, one N
-# The workbench's stream as gridwatch.js opens it on /workbench: unscoped (the path has no region code),
-# so every workbench hears of every case of the province, coalesced to one message a second. =1 plays
-# it scoped to the operator's county instead (what the page would do if its stream followed the user).
-WORKBENCH_SCOPED = os.environ.get("GRIDWATCH_BENCH_WORKBENCH_SCOPED", "") not in ("", "0")
+# The workbench's stream as gridwatch.js opens it on /workbench: the user's own scope (?mine=true, an
+# operator of one county). =1 plays the province-wide stream instead (what the page held before).
+WORKBENCH_UNSCOPED = os.environ.get("GRIDWATCH_BENCH_WORKBENCH_UNSCOPED", "") not in ("", "0")
 RATE = 5.0                    # cases per second, random over the province
 SECONDS = 8.0 if QUICK else 15.0   # each scenario's measured window
 SETTLE = 3.0                  # pages open and settle before the window
@@ -448,8 +447,12 @@ async def _page(page: Page, base: str, client, layers_by_name, stats, stop: asyn
     from layers.render import versions_of
 
     u = urlparse(base)
-    scoped = page.kind == "county" or (page.kind == "workbench" and WORKBENCH_SCOPED)   # as gridwatch.js: by path
-    path = "/api/v1/live" + (f"?region={page.code}" if scoped else "")
+    if page.kind == "county":                         # as gridwatch.js: the region in the path
+        path = f"/api/v1/live?region={page.code}"
+    elif page.kind == "workbench" and not WORKBENCH_UNSCOPED:
+        path = "/api/v1/live?mine=true"               # the operator's own scope (its county), from its token
+    else:
+        path = "/api/v1/live"
     site = sites.get({"wall": "/wall", "workbench": "/workbench"}.get(page.kind, ""))
     if site is not None:              # a Dash page of its own: its components' properties, its account's view
         page.values = dict(sites[site.path].values)
@@ -838,9 +841,9 @@ def run(database_url: str) -> list[dict]:
                     ("county", "county page, commit → updated", "its view, its case register and its tiles"),
                     ("workbench", "workbench, commit → queue reloaded",
                      "the /workbench page's own callbacks, as an operator of the case's county; its stream "
-                     + ("scoped to that county (GRIDWATCH_BENCH_WORKBENCH_SCOPED=1, not the page as served)"
-                        if WORKBENCH_SCOPED else "unscoped as the page opens it: it hears every case of the province, "
-                                                 "one message a second")),
+                     + ("province-wide (GRIDWATCH_BENCH_WORKBENCH_UNSCOPED=1, as the page was before ?mine=true)"
+                        if WORKBENCH_UNSCOPED else "its user's own scope (?mine=true) as the page opens it: "
+                                                   "it hears of its county's cases only")),
                     ("wall", "wall, commit → updated",
                      "the /wall page's own callbacks and the map tiles whose URL changed; at most one refresh a second")):
                 out.append(_row(f"load {label}, N={r['n']} pages: {what} (p95)", r[f"{kind}_p95"],

@@ -5,8 +5,9 @@ Shared browser state the pages read:
 
 - ``shell-lang`` (dcc.Store, local storage): "zh" or "en";
 - ``shell-versions`` (dcc.Store): {table: version}, pushed by the server (one server-sent-events
-  stream per page, ``/api/v1/live?region=…``, opened by ``gridwatchLive`` in assets/gridwatch.js)
-  only when a change touches the page's region, at most once a second; after an outage or a lost
+  stream per page, ``/api/v1/live?region=…``, or ``?mine=true`` on pages registered with
+  ``live="mine"``, opened by ``gridwatchLive`` in assets/gridwatch.js) only when a change touches
+  the page's region (the user's scope on the workbench pages), at most once a second; after an outage or a lost
   connection ``_reconnected`` is set — the refresh trigger of maps and KPI panels. No polling: a
   page that hears of no relevant change makes no request;
 - ``shell-heartbeat`` (dcc.Store): {"ok": bool, "at": epoch ms of the last moment the live
@@ -74,6 +75,14 @@ def _fullscreen_paths() -> list[str]:
     return [p["path"] for p in dash.page_registry.values() if p.get("fullscreen")]
 
 
+def _mine_paths() -> list[str]:
+    """Path prefixes of the pages registered with ``live="mine"`` (the workbench, a case, intake, the
+    phone): their stream follows the signed-in user's scope, not a code in the path (a case id is not
+    a region)."""
+    return sorted({(p.get("path_template") or p["path"]).split("<")[0].rstrip("/") or "/"
+                   for p in dash.page_registry.values() if p.get("live") == "mine"})
+
+
 def layout():
     lang = config.get("GRIDWATCH_LANG")
     lang = lang if lang in ("zh", "en") else "zh"
@@ -86,7 +95,10 @@ def layout():
             dcc.Store(id="shell-fullscreen", data=_fullscreen_paths()),
             dcc.Store(id="shell-live-scope"),
             # The versions this page was built at: the stream's first message is compared with them.
-            html.Div(id="shell-live-init", hidden=True, **{"data-versions": json.dumps(_versions_now())}),
+            # The versions this page was built at (the stream's first message is compared with them),
+            # and the pages whose stream follows the user's scope.
+            html.Div(id="shell-live-init", hidden=True, **{"data-versions": json.dumps(_versions_now()),
+                                                           "data-mine": json.dumps(_mine_paths())}),
             html.Header(
                 [
                     html.H1(t("app.title", lang), id="shell-title"),

@@ -67,20 +67,20 @@ class LiveFull(RuntimeError):
 
 
 class Subscription:
-    """One open stream's mailbox: the tables changed in its region since it last looked.
+    """One open stream's mailbox: the tables changed in its regions since it last looked.
 
-    Changes accumulate (a burst is one wake-up); ``status`` is set when the hub lost or regained
-    the database.
+    ``scopes`` are region codes (a change touching any of them counts; none: everything). Changes
+    accumulate (a burst is one wake-up); ``status`` is set when the hub lost or regained the database.
     """
 
-    def __init__(self, hub: "LiveHub", scope: str):
-        self.hub, self.scope = hub, scope
+    def __init__(self, hub: "LiveHub", scopes: tuple[str, ...]):
+        self.hub, self.scopes = hub, scopes
         self.tables: set[str] = set()
         self.status = False
         self._wake = asyncio.Event()
 
     def offer(self, table: str, regions: list[str] | None) -> None:
-        if touches(regions, self.scope):
+        if not self.scopes or any(touches(regions, scope) for scope in self.scopes):
             self.tables.add(table)
             self._wake.set()
 
@@ -147,10 +147,13 @@ class LiveHub:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing: nothing to report
                 pass
 
-    def subscribe(self, scope: str = "") -> Subscription:
+    def subscribe(self, scope: str | tuple[str, ...] = "") -> Subscription:
+        """A mailbox for changes touching ``scope``: one region code, several (a user's scope), or
+        everything ('' or ())."""
         if self.max_subscribers is not None and len(self._subs) >= self.max_subscribers:
             raise LiveFull(f"this server process already serves {len(self._subs)} live streams (GRIDWATCH_LIVE_MAX)")
-        sub = Subscription(self, scope)
+        scopes = tuple(c for c in ((scope,) if isinstance(scope, str) else scope) if c)
+        sub = Subscription(self, scopes)
         self._subs.add(sub)
         return sub
 

@@ -35,7 +35,22 @@ class Page:
     """A Playwright page with the requests it made and a screenshot helper."""
 
     def __init__(self, page, requests: list[str]):
-        self.page, self.requests = page, requests
+        self.page, self._requests = page, requests
+
+    @property
+    def requests(self) -> list[str]:
+        """Every request the page's context has made so far.
+
+        Playwright's sync API hands its events to Python only inside a call to it: a test that waits
+        without calling Playwright (posting cases, reading a stream) would read a list missing what
+        the browser did meanwhile. A round trip to the page first delivers every event sent before it.
+        """
+        if not self.page.is_closed():
+            try:
+                self.page.evaluate("0")
+            except Exception:  # noqa: BLE001 - the page is going (navigation, closing): the list is what it is
+                pass
+        return self._requests
 
     def __getattr__(self, name):
         return getattr(self.page, name)

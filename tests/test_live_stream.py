@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 
 from gridwatch.intake import create_cases
 from gridwatch.live import parse_note, touches
-from tests.conftest import wait_until
+from tests.conftest import ANONYMOUS, wait_until
 
 WEST, EAST = (101.0, 37.2), (102.6, 37.2)      # tiny hierarchy: county 620102 and county 620702
 
@@ -94,7 +94,7 @@ class Stream:
     A raw socket so that :meth:`close` really hangs up (shutdown), as a browser tab closing does.
     """
 
-    def __init__(self, base: str, **params):
+    def __init__(self, base: str, token: str | None = None, **params):
         from urllib.parse import urlencode, urlparse
 
         self.events: list[tuple[str, dict]] = []
@@ -102,7 +102,8 @@ class Stream:
         url = urlparse(base)
         self._sock = socket.create_connection((url.hostname, url.port), timeout=60)
         query = ("?" + urlencode(params)) if params else ""
-        self._sock.sendall(f"GET /api/v1/live{query} HTTP/1.1\r\nHost: {url.netloc}\r\nAccept: text/event-stream\r\n\r\n".encode())
+        auth = f"Authorization: Bearer {token}\r\n" if token else ""
+        self._sock.sendall(f"GET /api/v1/live{query} HTTP/1.1\r\nHost: {url.netloc}\r\nAccept: text/event-stream\r\n{auth}\r\n".encode())
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
         wait_until(lambda: self.status is not None, timeout=15, message="the stream to answer")
@@ -232,3 +233,43 @@ def test_a_gbt_2260_prefecture_code_scopes_the_stream_to_that_prefecture_not_to_
         assert elsewhere not in [v["cases"] for v in prefecture.versions()[1:]], "told of a case outside 张掖市"
     finally:
         prefecture.close()
+
+
+def _token(world, username, role, **scope) -> str:
+    from gridwatch import auth
+
+    with psycopg.connect(world.db_url, autocommit=True) as conn:
+        auth.add_user(conn, username, role, **scope)
+        return auth.create_token(conn, username, "live stream test")[1]
+
+
+def test_a_stream_of_the_users_own_scope_hears_of_its_county_only_and_a_departments_of_everything(world):
+    """?mine=true (the workbench pages): the server takes the scope from the session, not the page."""
+    from tests.factories import make_department
+
+    county = _token(world, "live_op_ganzhou", "operator", region_code="620702")
+    with psycopg.connect(world.db_url, autocommit=True, row_factory=dict_row) as conn:
+        bureau = make_department(conn, "620702", "water", "甘州区水务局")
+    department = _token(world, "live_dept_water", "department", department_id=bureau)
+    mine, theirs = Stream(world.url, county, mine="true"), Stream(world.url, department, mine="true")
+    try:
+        assert mine.status == 200 and theirs.status == 200
+        wait_until(lambda: mine.versions() and theirs.versions(), timeout=10, message="the first versions")
+        elsewhere = _post(world, *WEST, "live-mine-west-1")
+        here = _post(world, *EAST, "live-mine-east-1")
+        wait_until(lambda: mine.versions()[-1]["cases"] >= here, timeout=10, message="the operator's stream to carry its county's case")
+        wait_until(lambda: any(v["cases"] >= elsewhere for v in theirs.versions()[1:]), timeout=10,
+                   message="the department's stream (no region scope: it sees by department) to carry the other county's case")
+        assert [v["cases"] for v in mine.versions()[1:]] == [here], "the operator of 620702 was told of a case in 620102"
+    finally:
+        mine.close()
+        theirs.close()
+
+
+def test_a_stream_of_ones_own_scope_needs_a_signed_in_user_and_not_also_a_region(world):
+    r = httpx.get(world.url + "/api/v1/live", params={"mine": "true"}, headers=ANONYMOUS, timeout=10)
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
+    token = _token(world, "live_op_both", "operator", region_code="620702")
+    r = httpx.get(world.url + "/api/v1/live", params={"mine": "true", "region": "620702"},
+                  headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "mine"

@@ -532,6 +532,47 @@ def test_a_new_case_reaches_the_open_queue_and_its_badge_by_push_without_a_reloa
         wait_until(lambda: not page.locator("#workbench-unread").is_visible(), message="all read")
 
 
+def test_a_county_operators_workbench_makes_no_request_while_cases_arrive_in_another_county(chromium, world, conn):
+    """Its stream follows the operator's scope (/api/v1/live?mine=true), not the province: 620102's
+    cases do not wake 甘州区's workbench; its own county's case does."""
+    from gridwatch import intake
+    from gridwatch.db import transaction
+    from tests.test_live_stream import Stream
+
+    server, sid = world["server"], world["sid"]
+    _county_cases(conn, 1)
+    with signed_in(chromium, server, sid["ganzhou"]) as page:
+        page.goto(server.url + "/workbench")
+        wait_until(lambda: page.locator("#workbench-select .wb-row").count() == 1, message="the first case")
+        assert any("/api/v1/live?mine=true" in url for url in page.requests), "the workbench's stream is not the user's scope"
+        quiet = [len(page.requests), time.monotonic()]
+
+        def settled():
+            if len(page.requests) != quiet[0]:
+                quiet[:] = [len(page.requests), time.monotonic()]
+            return time.monotonic() - quiet[1] >= 3.0
+        wait_until(settled, timeout=40, interval=0.2, message="the workbench to stop making requests")
+        before = len(page.requests)
+        province = Stream(server.url)          # hears everything: proof that each change was announced
+        try:
+            wait_until(lambda: province.versions(), timeout=10, message="the province stream")
+            last = 0
+            for k in range(6):                 # one case every 1.2 s (the streams coalesce within 1 s)
+                with transaction(conn):
+                    intake.create_case(conn, {"category": "neighbour", "lon": 101.2 + k * 0.05, "lat": 37.3,
+                                              "channel": "hotline", "title": f"兰州的案件 {k}"}, actor="窗口")
+                last = conn.execute("SELECT version FROM data_version WHERE name = 'cases'").fetchone()["version"]
+                wait_until(lambda: province.versions()[-1]["cases"] >= last, timeout=10, message="the change announced")
+                time.sleep(1.2)
+        finally:
+            province.close()
+        during = page.requests[before:]
+        assert during == [], f"while 6 cases arrived in 620102 the workbench of 620702 made requests: {during}"
+        fresh = _county_cases(conn, 1)[0]
+        wait_until(lambda: page.locator(f"#workbench-open-{fresh}").count() == 1, timeout=10,
+                   message="its own county's new case pushed in")
+
+
 def test_return_extension_rework_and_merge_are_each_clicked_through_the_case_page_and_land_on_the_trail(chromium, world, conn):
     server, sid = world["server"], world["sid"]
     cid, dup = _county_cases(conn, 2)

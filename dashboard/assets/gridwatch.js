@@ -70,7 +70,9 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
    gridwatch/api/live.py). The server sends a data-version message only when a change touches this
    page's region, at most one a second; this puts it into the shell-versions store, which the pages'
    refresh callbacks listen to. A page that hears nothing makes no request: no polling. The stream
-   follows the page (region from the path, everything on the wall and other pages); after a lost
+   follows the page: the region in its path; the signed-in user's scope on the pages registered with
+   live="mine" (the workbench, a case, intake, the phone: ?mine=true, the server knows the scope);
+   everything on the wall and other pages. After a lost
    connection (server restart, a worker gone, database outage) the page refreshes once it is back. */
 window.gridwatchLive = (function () {
     var source = null, scope = null, everOpened = false, broken = false, lastGood = Date.now();
@@ -103,8 +105,15 @@ window.gridwatchLive = (function () {
     function differs(a, b) {
         return Object.keys(b).some(function (k) { return k.charAt(0) !== '_' && a[k] !== b[k]; });
     }
+    var MINE = '@mine';
+    function minePaths() {
+        var el = document.getElementById('shell-live-init');
+        try { return el ? JSON.parse(el.getAttribute('data-mine') || '[]') : []; } catch (e) { return []; }
+    }
     function scopeOf(pathname) {
-        var m = /\/(\d{2}|\d{4}|\d{6}|\d{9}|\d{12}|\d{15})(?:[\/?#]|$)/.exec(pathname || '');
+        var path = pathname || '';
+        if (minePaths().some(function (p) { return path === p || path.indexOf(p + '/') === 0; })) { return MINE; }
+        var m = /\/(\d{2}|\d{4}|\d{6}|\d{9}|\d{12}|\d{15})(?:[\/?#]|$)/.exec(path);
         return m ? m[1] : '';
     }
     function open(sc) {
@@ -112,7 +121,7 @@ window.gridwatchLive = (function () {
         scope = sc;
         var first = true, firstEver = !everOpened;
         everOpened = true;
-        source = new EventSource('/api/v1/live' + (sc ? '?region=' + sc : ''));
+        source = new EventSource('/api/v1/live' + (sc === MINE ? '?mine=true' : sc ? '?region=' + sc : ''));
         source.addEventListener('version', function (e) {
             var v = JSON.parse(e.data);
             if (first) {

@@ -31,7 +31,8 @@ from gridwatch.i18n import fmt_datetime, register, t
 from gridwatch.reports import local_time
 
 dash.register_page(__name__, path_template="/workbench/case/<case_id>", name="案件办理", nav=False,
-                   title="案件办理 · gridwatch", roles=("operator", "department", "grid_worker"))
+                   title="案件办理 · gridwatch", roles=("operator", "department", "grid_worker"),
+                   live="mine")
 
 # Which inputs each action's form shows.
 FORM = {

@@ -28,7 +28,7 @@ from gridwatch.i18n import fmt_datetime, register, t
 from gridwatch.reports import local_time
 
 dash.register_page(__name__, path="/intake", name="窗口受理", nav_key="nav.intake", order=15, title="窗口受理 · gridwatch",
-                   roles=("operator",))
+                   roles=("operator",), live="mine")
 
 CHANNELS = (("window", "intake.ch.window"), ("hotline", "intake.ch.phone"), ("referral", "intake.ch.12345"),
             ("petition", "intake.ch.petition"), ("grid_worker", "intake.ch.grid"))

@@ -28,7 +28,7 @@ from gridwatch.hazards import KIND_NAMES
 from gridwatch.i18n import register, t
 
 dash.register_page(__name__, path="/m", name="网格员", nav=False, fullscreen=True, title="网格员 · gridwatch",
-                   roles=("grid_worker",))
+                   roles=("grid_worker",), live="mine")
 
 register({
     "m.title": {"zh": "网格员 · {grid}", "en": "Grid worker · {grid}"},

@@ -24,7 +24,7 @@ from gridwatch.errors import DomainError
 from gridwatch.i18n import register, t
 
 dash.register_page(__name__, path="/workbench", name="工作台", nav_key="nav.workbench", order=20,
-                   title="工作台 · gridwatch", roles=("operator", "department", "grid_worker"))
+                   title="工作台 · gridwatch", roles=("operator", "department", "grid_worker"), live="mine")
 
 BULK = ("accept", "start", "report_in")
 GRADE_NAMES = {"red": ("红", "red"), "orange": ("橙", "orange"), "yellow": ("黄", "yellow")}

@@ -1,7 +1,9 @@
 """/api/v1/live: server-sent events of data versions, asynchronous (no thread per stream).
 
 Each stream subscribes to its process's :class:`gridwatch.live.LiveHub` (one LISTEN per process)
-for one region (``?region=620702``; none: everything). It sends:
+for one region (``?region=620702``), for the signed-in user's own scope (``?mine=true``: a county
+operator's workbench hears of its county only; a department or a province-wide role hears of
+everything, which is what it may see), or for everything (neither). It sends:
 
 - ``event: version`` with ``{table: version}`` at once, then whenever a change touches the region,
   at most one per ``GRIDWATCH_LIVE_COALESCE_MS`` (a burst of changes is one message);
@@ -20,10 +22,13 @@ import json
 import time
 
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from gridwatch import config
-from gridwatch.api.errors import error_body
+from gridwatch.api.auth import current_principal
+from gridwatch.api.errors import error_body, unauthenticated_body
+from gridwatch.errors import Invalid
 from gridwatch.live import LiveFull
 from gridwatch.regions import BadRegionCode, check_code
 
@@ -46,16 +51,29 @@ def _event(kind: str, data) -> str:
 async def live(request: Request,
                once: bool = Query(False, description="close after the first version message"),
                region: str = Query("", description="only changes touching this region code (and its parents/children); "
-                                                   "GB/T 2260 six digits work too (620700 is 张掖市, 6207)")):
-    if region:
+                                                   "GB/T 2260 six digits work too (620700 is 张掖市, 6207)"),
+               mine: bool = Query(False, description="only changes touching the signed-in user's region scope "
+                                                     "(the workbench pages); needs a session or token")):
+    scope: str | tuple[str, ...] = ""
+    if mine:
+        if region:
+            raise Invalid("give either region or mine, not both", message_zh="region 与 mine 只能二选一",
+                          field="mine", value=True, fix="drop one of the two parameters")
+        # resolving a session may read the database: off the event loop (cached for a few seconds)
+        principal = await run_in_threadpool(current_principal, request)
+        if principal is None:
+            return JSONResponse(status_code=401, content=unauthenticated_body())
+        scope = tuple(c for c in principal.region_scope.split(",") if c)
+    elif region:
         try:
             region = check_code(region)      # the one parser: 620700 → 6207, a prefecture, not a county
         except BadRegionCode as exc:
             exc.field, exc.value = "region", region
             raise
+        scope = region
     hub = request.app.state.listener
     try:
-        sub = hub.subscribe(region)
+        sub = hub.subscribe(scope)
     except LiveFull as exc:
         return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content=error_body(
             "live_full", str(exc), message_zh="实时连接已达上限，请稍后重试",
