@@ -163,6 +163,35 @@ def test_the_provincial_year_on_year_figures_are_on_the_wall(site, browser_page)
     page.screenshot_to("wall-yoy")
 
 
+def test_the_walls_year_on_year_panel_reloads_when_the_statistics_change_not_when_cases_do(site, conn, browser_page):
+    page = browser_page
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    calls = {"yoy": 0, "wall": 0}
+
+    def count(request):
+        body = request.post_data or ""
+        calls["yoy"] += "wall-yoy.children" in body
+        calls["wall"] += "wall-ranking.children" in body     # the panels drawn from wall-data, asked with its dependents
+    page.on("request", count)
+    page.goto(site.url + "/wall?tour=600")
+    wait_until(lambda: page.locator("#wall-yoy .yoy-table").count() == 1, message="the year-on-year panel on the wall")
+    page.evaluate("0")                               # every request event so far delivered
+    yoy, wall = calls["yoy"], calls["wall"]
+    r = httpx.post(site.url + "/api/v1/cases", json={"category": "neighbour", "lon": 102.3, "lat": 38.7,
+                                                     "title": "大屏同比测试", "client_request_id": "wall-yoy-case"}, timeout=30)
+    assert r.status_code == 201, r.text
+    wait_until(lambda: page.evaluate("0") == 0 and calls["wall"] > wall, timeout=15,
+               message="the wall to redraw its panels from the new data")
+    assert calls["yoy"] == yoy, "a new case reloaded the year-on-year statistics"
+    conn.execute("""UPDATE stat_figure SET value = value * 2
+                    WHERE region_code = '62' AND indicator = 'criminal_cases'
+                      AND extract(year FROM period) = (SELECT max(extract(year FROM period)) FROM stat_figure)""")
+    wait_until(lambda: not page.inner_text("#wall-yoy #yoy-change-criminal_cases").startswith(PERCENTS["criminal_cases"]),
+               timeout=15, message="the panel to show the changed statistics")
+    assert page.inner_text("#wall-yoy #yoy-change-criminal_cases").startswith("+40.0%")   # 0.7 × 2 = 1.4
+    assert calls["yoy"] == yoy + 1
+
+
 def test_a_fresh_red_signal_takes_over_the_wall_but_an_old_case_going_overdue_does_not(conn, tiny, db_url, serve, browser_page):
     # a red-grade case past its deadline raises a red deadline_past alert now: not a fresh report
     now = datetime.now(timezone.utc)

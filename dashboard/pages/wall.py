@@ -126,6 +126,7 @@ def layout(tour=None, alert_minutes=None, region=None, **_):
             dcc.Store(id="wall-config", data={"tour": seconds, "stale": float(config.get("GRIDWATCH_STALE_SECONDS")),
                                               "scope": scope, **wall_settings(alert_minutes)}),
             dcc.Store(id="wall-data"),
+            dcc.Store(id="wall-yoy-version"),
             dcc.Store(id="wall-tstate", data=None),
             dcc.Store(id="wall-figure"),
             dcc.Store(id="wall-figure-key"),
@@ -359,12 +360,26 @@ clientside_callback(
 )
 
 
-# Year-on-year panel (issue 7): the province's statistics in the wall-yoy slot, refreshed with the wall.
-@dash.callback(Output("wall-yoy", "children"), Input("wall-data", "data"), Input("shell-lang", "data"))
+# Year-on-year panel (issue 7): the province's statistics in the wall-yoy slot. They change only with
+# a statistics load: the panel reloads when stat_figure's version does (or after a lost connection),
+# not with the wall's other panels; the browser decides, without a request.
+clientside_callback(
+    """
+    function(versions, current) {
+        var v = {stat_figure: (versions || {}).stat_figure || 0, _reconnected: (versions || {})._reconnected || 0};
+        return current && JSON.stringify(v) === JSON.stringify(current) ? window.dash_clientside.no_update : v;
+    }
+    """,
+    Output("wall-yoy-version", "data"),
+    Input("shell-versions", "data"), State("wall-yoy-version", "data"),
+)
+
+
+@dash.callback(Output("wall-yoy", "children"), Input("wall-yoy-version", "data"), Input("shell-lang", "data"))
 @db_callback
-def fill_yoy(_data, lang):
+def fill_yoy(version, lang):
     try:
-        with transaction(pool(), readonly=True) as conn:
+        with read(want={"stat_figure": (version or {}).get("stat_figure") or 0}) as conn:   # the replica when configured
             rows, demo = province_yoy(conn)
     except psycopg.Error:
         return no_update
