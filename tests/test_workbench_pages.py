@@ -571,6 +571,9 @@ def test_a_county_operators_workbench_makes_no_request_while_cases_arrive_in_ano
         fresh = _county_cases(conn, 1)[0]
         wait_until(lambda: page.locator(f"#workbench-open-{fresh}").count() == 1, timeout=10,
                    message="its own county's new case pushed in")
+        wait_until(settled, timeout=40, interval=0.2, message="the workbench to stop making requests")
+        calls = [url for url in page.requests[before:] if "/_dash-update-component" in url]
+        assert len(calls) == 1, f"one push, one round trip (the queue and the notifications read and drawn at once): {calls}"
 
 
 def test_return_extension_rework_and_merge_are_each_clicked_through_the_case_page_and_land_on_the_trail(chromium, world, conn):

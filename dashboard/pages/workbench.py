@@ -80,7 +80,9 @@ def layout(stage: str | None = None, **_):
             html.A(id="workbench-intake-link", href="/intake", className="button", hidden=who.role != "operator"),
             html.Button(id="workbench-notify-button", className="wb-bell", n_clicks=0, **{"aria-haspopup": "true"}),
         ], className="wb-head"),
-        html.Div(id="workbench-notify-panel", className="wb-notify", hidden=True, role="region"),
+        html.Div([html.Div(id="workbench-notify-list"),
+                  html.Button(id="workbench-read-all", n_clicks=0, className="button small")],
+                 id="workbench-notify-panel", className="wb-notify", hidden=True, role="region"),
         html.Div(id="workbench-tabs", className="wb-tabs", role="tablist"),
         html.Div([
             dcc.Input(id="workbench-filter", type="search", debounce=False, className="wb-filter"),
@@ -99,17 +101,33 @@ def layout(stage: str | None = None, **_):
     ], className="wb-page", id="workbench-page")
 
 
-@dash.callback(Output("workbench-data", "data"), Output("workbench-notify-data", "data"),
-               Input("shell-versions", "data"), Input("workbench-bulk-message", "children"))
+# One round trip per push: ``load`` reads the queue and the notifications and renders them in the
+# same answer (with the page's filters and language as State). ``render`` and ``render_notifications``
+# redraw from the stores when only a filter, a tab or the language changes: no query.
+RENDERED = (Output("workbench-tabs", "children"), Output("workbench-select", "options"), Output("workbench-empty", "hidden"),
+            Output("workbench-empty", "children"), Output("workbench-shortcuts", "children"))
+NOTIFIED = (Output("workbench-notify-button", "children"), Output("workbench-notify-list", "children"))
+VIEW = (State("workbench-stage", "data"), State("workbench-filter", "value"), State("workbench-grade", "value"),
+        State("workbench-sort", "value"), State("shell-lang", "data"))
+
+
+def _dup(outputs):
+    return [Output(o.component_id, o.component_property, allow_duplicate=True) for o in outputs]
+
+
+@dash.callback(Output("workbench-data", "data"), Output("workbench-notify-data", "data"), *RENDERED, *NOTIFIED,
+               Input("shell-versions", "data"), Input("workbench-bulk-message", "children"), *VIEW)
 @db_callback
-def load(_versions, _message):
+def load(_versions, _message, stage, text, grade, sort, lang):
     who = session.principal()
-    if who is None or who.role not in ROLES:
-        return [], {"unread": 0, "items": []}
-    with transaction(dash.get_app().server.state.pool, readonly=True) as conn:
-        rows = workbench.queue(conn, who)
-        items = notifications.for_user(conn, who)
-    return jsonable(rows), jsonable({"unread": notifications.unread_count(items), "items": items})
+    rows, notes = [], {"unread": 0, "items": []}
+    if who is not None and who.role in ROLES:
+        with transaction(dash.get_app().server.state.pool, readonly=True) as conn:
+            rows = jsonable(workbench.queue(conn, who))
+            items = notifications.for_user(conn, who)
+        notes = jsonable({"unread": notifications.unread_count(items), "items": items})
+    lang = lang if lang in ("zh", "en") else "zh"
+    return rows, notes, *_render(rows, stage, text, grade, sort, lang), *_render_notifications(notes, lang)
 
 
 def _row(r: dict, lang: str):
@@ -149,12 +167,16 @@ def _visible(rows: list[dict], stage: str, text: str, grade: str, sort: str) -> 
     return out
 
 
-@dash.callback(Output("workbench-tabs", "children"), Output("workbench-select", "options"), Output("workbench-empty", "hidden"),
-               Output("workbench-empty", "children"), Output("workbench-shortcuts", "children"),
-               Input("workbench-data", "data"), Input("workbench-stage", "data"), Input("workbench-filter", "value"),
-               Input("workbench-grade", "value"), Input("workbench-sort", "value"), Input("shell-lang", "data"))
-def render(rows, stage, text, grade, sort, lang):
+@dash.callback(*_dup(RENDERED), Input("workbench-stage", "data"), Input("workbench-filter", "value"),
+               Input("workbench-grade", "value"), Input("workbench-sort", "value"), Input("shell-lang", "data"),
+               State("workbench-data", "data"), prevent_initial_call=True)
+def render(stage, text, grade, sort, lang, rows):
+    return _render(rows, stage, text, grade, sort, lang)
+
+
+def _render(rows, stage, text, grade, sort, lang):
     rows = rows or []
+    stage = stage or "all"
     counts = workbench.queue_counts(rows) if rows else {s: 0 for s in workbench.STAGES}
     tabs = [html.Button([t("wb.stage.all", lang), html.B(f" {len(rows)}")],
                         id={"type": "workbench-tab", "stage": "all"}, n_clicks=0, role="tab",
@@ -172,25 +194,32 @@ def render(rows, stage, text, grade, sort, lang):
     return tabs, options, bool(shown), t("wb.empty", lang), t("wb.shortcuts", lang, n=len(tabs) - 1)
 
 
-@dash.callback(Output("workbench-stage", "data"), Input({"type": "workbench-tab", "stage": ALL}, "n_clicks"),
-               prevent_initial_call=True)
-def pick_stage(clicks):
-    if not ctx.triggered_id or not any(clicks or []):
-        return no_update
-    return ctx.triggered_id["stage"]
+# The tab clicked, in the browser: the tabs are redrawn with every push (new buttons), and a server
+# callback here would cost a round trip per redraw to say "no change".
+dash.clientside_callback(
+    """
+    function(clicks) {
+        var nu = window.dash_clientside.no_update;
+        var trig = (window.dash_clientside.callback_context.triggered || [])[0];
+        if (!trig || !trig.value || !(clicks || []).some(Boolean)) { return nu; }
+        try { return JSON.parse(trig.prop_id.slice(0, trig.prop_id.lastIndexOf('.'))).stage || nu; } catch (e) { return nu; }
+    }
+    """,
+    Output("workbench-stage", "data"), Input({"type": "workbench-tab", "stage": ALL}, "n_clicks"),
+    prevent_initial_call=True)
 
 
 @dash.callback(Output("workbench-title", "children"), Output("workbench-user", "children"), Output("workbench-filter", "placeholder"),
                Output("workbench-grade", "options"), Output("workbench-sort", "options"), Output("workbench-bulk-label", "children"),
                *[Output(f"workbench-bulk-{a}", "children") for a in BULK], Output("workbench-intake-link", "children"),
-               Input("shell-lang", "data"))
+               Output("workbench-read-all", "children"), Input("shell-lang", "data"))
 def label(lang):
     who = session.principal()
     zh = lang == "zh"
     grades, sorts = _grade_options(lang), _sort_options(lang)
     user = t("wb.user", lang, name=who.username, role=t(f"role.{who.role}", lang)) if who else ""
     return (t("wb.title", lang), user, t("wb.filter", lang), grades, sorts, t("wb.bulk", lang),
-            *[t(f"wb.action.{a}", lang) for a in BULK], t("wb.intake", lang))
+            *[t(f"wb.action.{a}", lang) for a in BULK], t("wb.intake", lang), t("wb.notify.read_all", lang))
 
 
 @dash.callback(Output("workbench-bulk-message", "children"), Output("workbench-select", "value"),
@@ -216,9 +245,12 @@ def bulk(*args):
     return t("wb.bulk.done", lang, ok=ok, refused=refused), []
 
 
-@dash.callback(Output("workbench-notify-button", "children"), Output("workbench-notify-panel", "children"),
-               Input("workbench-notify-data", "data"), Input("shell-lang", "data"))
-def render_notifications(data, lang):
+@dash.callback(*_dup(NOTIFIED), Input("shell-lang", "data"), State("workbench-notify-data", "data"), prevent_initial_call=True)
+def render_notifications(lang, data):
+    return _render_notifications(data, lang)
+
+
+def _render_notifications(data, lang):
     data = data or {"unread": 0, "items": []}
     zh = lang == "zh"
     button = [t("wb.notify", lang), html.Span(str(data["unread"]), className="wb-badge", id="workbench-unread",
@@ -228,9 +260,7 @@ def render_notifications(data, lang):
         dcc.Link(f"{n['ref']} {n['title']}", href=f"/workbench/case/{n['case_id']}"),
         html.Span(n.get("note") or "", className="muted"),
     ], className="wb-n" + ("" if n["read"] else " unread"), **{"data-key": n["key"]}) for n in data["items"][:50]]
-    panel = [html.Ul(items, className="wb-n-list") if items else html.P(t("wb.notify.none", lang)),
-             html.Button(t("wb.notify.read_all", lang), id="workbench-read-all", n_clicks=0, className="button small")]
-    return button, panel
+    return button, html.Ul(items, className="wb-n-list") if items else html.P(t("wb.notify.none", lang))
 
 
 dash.clientside_callback(
@@ -239,14 +269,16 @@ dash.clientside_callback(
     State("workbench-notify-panel", "hidden"), prevent_initial_call=True)
 
 
-@dash.callback(Output("workbench-notify-data", "data", allow_duplicate=True), Input("workbench-read-all", "n_clicks"),
-               State("workbench-notify-data", "data"), prevent_initial_call=True)
+@dash.callback(Output("workbench-notify-data", "data", allow_duplicate=True), *_dup(NOTIFIED),
+               Input("workbench-read-all", "n_clicks"), State("workbench-notify-data", "data"), State("shell-lang", "data"),
+               prevent_initial_call=True)
 @db_callback
-def read_all(n, data):
+def read_all(n, data, lang):
     if not n or not data:
-        return no_update
+        return no_update, no_update, no_update
     who = session.principal()
     keys = [i["key"] for i in data["items"] if not i["read"]][:500]
     with transaction(dash.get_app().server.state.pool) as conn:
         notifications.mark_read(conn, who, keys)
-    return {"unread": 0, "items": [{**i, "read": True} for i in data["items"]]}
+    data = {"unread": 0, "items": [{**i, "read": True} for i in data["items"]]}
+    return data, *_render_notifications(data, lang if lang in ("zh", "en") else "zh")
