@@ -12,14 +12,14 @@ stream says data changed, makes the requests its browser then makes, in parallel
   (its view and its case register, bodies as dashboard/pages/region.py's callbacks post them) and
   the vector tiles whose version changed;
 - a **wall** (``/wall``, the province; signed in as a kiosk account of role ``wall``): the ``/wall``
-  page's own server callbacks that run on a live change — ``load`` (``shell-versions`` → ``wall-data``),
-  then those listening to ``wall-data`` (``render``, ``render_map``, ``takeover``, ``fill_yoy``) — and,
-  as soon as the map's figure (or its patch) arrives, the tiles of each map layer whose URL changed,
+  page's own server callbacks that run on a live change — ``load`` (``shell-versions`` → the data,
+  the panels, the map's figure or patch and the takeover, in one answer) — and, as soon as the map's
+  figure (or its patch) arrives, the tiles of each map layer whose URL changed,
   in the view the browser fits to the prefecture on tour (a 1100×800 panel; each wall's tour stands
   at a different prefecture; the tour's own timer is not played);
 - a **workbench** (``/workbench``, signed in as an operator *of its county*, bench/identity.py, so
   row-level security limits its queue): the page's ``load`` (``shell-versions`` → the queue and the
-  notifications), then ``render`` and ``render_notifications``.
+  notifications, drawn in the same answer).
 
 Walls and workbenches are played from the served app itself: at the start of each scenario the
 client fetches ``/_dash-dependencies``, ``/_dash-layout`` and each page's layout from Dash's page

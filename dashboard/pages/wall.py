@@ -31,10 +31,9 @@ from dashboard.figures import (
     GRADE_COLOURS, big_number, empty_figure, figure_patch, figure_signature, spark_totals, sparkline, wall_map, with_geometry,
 )
 from gridwatch.i18n import fmt_percent, register, t
-from dashboard.util import db_callback, pool, read
+from dashboard.util import db_callback, read
 from gridwatch import config, kpi, triage
 from gridwatch.regions import BadRegionCode, check_code, children_features, list_regions, prefectures, region_row
-from gridwatch.db import transaction
 from gridwatch.live import read_versions
 
 dash.register_page(__name__, path="/wall", name="指挥大屏", nav_key="nav.wall", order=90, fullscreen=True,
@@ -198,17 +197,39 @@ def fetch_wall(conn: psycopg.Connection, step: int, alert_minutes: float, scope:
     }
 
 
-@dash.callback(Output("wall-data", "data"), Input("wall-tour", "n_intervals"), Input("shell-versions", "data"),
-               State("wall-config", "data"))
+# One round trip per refresh (a push or a tour step): ``load`` reads the wall's data and answers with
+# the panels, the map (whole or a patch) and the takeover drawn from it. ``render``, ``render_map`` and
+# ``takeover`` redraw from the stored data only when the language or the acknowledged items change.
+PANELS_OUT = (
+    Output("wall-region-name", "children"), Output("wall-tour-note", "children"), Output("wall-title", "children"),
+    Output("wall-province", "children"), Output("wall-current", "children"), Output("wall-ranking", "children"),
+    Output("wall-hazards", "children"), Output("wall-trend-totals", "children"), Output("wall-trend", "figure"),
+    *[Output(f"wall-h-{p}", "children") for p in PANELS],
+)
+MAP_OUT = (Output("wall-figure", "data"), Output("wall-figure-key", "data"))
+TAKEOVER_OUT = (Output("wall-takeover", "children"), Output("wall-ticker", "children"))
+
+
+def _dup(outputs):
+    return [Output(o.component_id, o.component_property, allow_duplicate=True) for o in outputs]
+
+
+@dash.callback(Output("wall-data", "data"), *PANELS_OUT, *MAP_OUT, *TAKEOVER_OUT,
+               Input("wall-tour", "n_intervals"), Input("shell-versions", "data"),
+               State("wall-config", "data"), State("shell-lang", "data"), State("wall-figure-key", "data"),
+               State("wall-ack", "data"))
 @db_callback
-def load(step, _versions, cfg):
+def load(step, _versions, cfg, lang, key, acked):
     cfg = cfg or {}
+    lang = lang if lang in ("zh", "en") else "zh"
     try:
         with read(want=_versions) as conn:   # the replica when configured (gridwatch.replica)
-            return fetch_wall(conn, int(step or 0), float(cfg.get("alert_minutes") or _minutes(None)), cfg.get("scope"),
+            data = fetch_wall(conn, int(step or 0), float(cfg.get("alert_minutes") or _minutes(None)), cfg.get("scope"),
                               int(cfg.get("takeover_max") or 3))
+            drawn = _map(conn, data, lang, key)
     except psycopg.Error:
-        return no_update
+        return (no_update,) * (1 + len(PANELS_OUT) + len(MAP_OUT) + len(TAKEOVER_OUT))
+    return data, *_panels(data, lang, cfg), *drawn, *_takeover(data, acked, lang, cfg)
 
 
 def numbers(k: dict | None, lang: str) -> list:
@@ -234,15 +255,13 @@ def ranking_rows(features: list[dict], current: str | None, lang: str) -> list:
                     className="current" if p["code"] == current else "") for i, p in enumerate(rows, 1)]
 
 
-@dash.callback(
-    Output("wall-region-name", "children"), Output("wall-tour-note", "children"), Output("wall-title", "children"),
-    Output("wall-province", "children"), Output("wall-current", "children"), Output("wall-ranking", "children"),
-    Output("wall-hazards", "children"), Output("wall-trend-totals", "children"), Output("wall-trend", "figure"),
-    *[Output(f"wall-h-{p}", "children") for p in PANELS],
-    Input("wall-data", "data"), Input("shell-lang", "data"), State("wall-config", "data"),
-)
-def render(data, lang, cfg):
-    lang = lang or "zh"
+@dash.callback(*_dup(PANELS_OUT), Input("shell-lang", "data"), State("wall-data", "data"), State("wall-config", "data"),
+               prevent_initial_call=True)
+def render(lang, data, cfg):
+    return _panels(data, lang or "zh", cfg)
+
+
+def _panels(data, lang, cfg):
     heads = [t("wall.province", lang), "", t("wall.map", lang), t("wall.ranking", lang), t("wall.hazards", lang), t("wall.trend", lang)]
     if not data:
         return (t("state.loading", lang), "", t("wall.title", lang), [], [], [], [], "", no_update, *heads)
@@ -262,14 +281,21 @@ def render(data, lang, cfg):
             sparkline(series, lang, dark=True, height=None), *heads)
 
 
-@dash.callback(Output("wall-figure", "data"), Output("wall-figure-key", "data"),
-               Input("wall-data", "data"), Input("shell-lang", "data"), State("wall-figure-key", "data"))
+@dash.callback(*_dup(MAP_OUT), Input("shell-lang", "data"), State("wall-data", "data"), State("wall-figure-key", "data"),
+               prevent_initial_call=True)
 @db_callback
-def render_map(data, lang, key):
+def render_map(lang, data, key):
+    try:
+        with read() as conn:
+            return _map(conn, data, lang or "zh", key)
+    except psycopg.Error:
+        return no_update, no_update
+
+
+def _map(conn, data, lang, key):
     """The province map, drawn whole once; the tour and live refreshes patch colours and outlines."""
     if not data or data.get("status") != "ok":
         return no_update, no_update
-    lang = lang or "zh"
     options = dict(bounds=data["current"].get("bbox") or data["province_bbox"], versions=data.get("versions"))
     values_only = wall_map(data["features"], data["current"]["code"], lang, **options)
     new_key = {"top": data["top"], "lang": lang, "outlines": (data.get("versions") or {}).get("region"),
@@ -280,11 +306,7 @@ def render_map(data, lang, key):
         patch["layout"]["map"]["center"] = values_only.layout.map.center.to_plotly_json()
         patch["layout"]["map"]["zoom"] = values_only.layout.map.zoom
         return patch, no_update
-    try:
-        with transaction(pool(), readonly=True) as conn:
-            outlines = children_features(conn, data["top"])
-    except psycopg.Error:
-        return no_update, no_update
+    outlines = children_features(conn, data["top"])
     return wall_map(with_geometry(data["features"], outlines), data["current"]["code"], lang, **options), new_key
 
 
@@ -299,12 +321,15 @@ def _pending(data: dict | None, acked) -> list[dict]:
     return [a for a in (data or {}).get("alerts", []) if f"{a['kind']}:{a['id']}" not in done]
 
 
-@dash.callback(Output("wall-takeover", "children"), Output("wall-ticker", "children"),
-               Input("wall-data", "data"), Input("wall-ack", "data"), Input("shell-lang", "data"), State("wall-config", "data"))
-def takeover(data, acked, lang, cfg):
+@dash.callback(*_dup(TAKEOVER_OUT), Input("wall-ack", "data"), Input("shell-lang", "data"), State("wall-data", "data"),
+               State("wall-config", "data"), prevent_initial_call=True)
+def takeover(acked, lang, data, cfg):
+    return _takeover(data, acked, lang or "zh", cfg)
+
+
+def _takeover(data, acked, lang, cfg):
     """The takeover lists the newest M red items; the ticker all of them. Whether the takeover or
     the ticker shows is decided in the browser (below), from how long the takeover has been up."""
-    lang = lang or "zh"
     items = _pending(data, acked)
     if not items:
         return [], []
@@ -321,12 +346,21 @@ def takeover(data, acked, lang, cfg):
     return body, ticker
 
 
-@dash.callback(Output("wall-ack", "data"), Input("wall-ack-button", "n_clicks"), State("wall-data", "data"),
-               State("wall-ack", "data"), prevent_initial_call=True)
-def acknowledge(n, data, acked):
-    if not n:
-        return no_update
-    return sorted(set(acked or []) | {f"{a['kind']}:{a['id']}" for a in (data or {}).get("alerts", [])})
+# Acknowledge, in the browser: the button is redrawn with every takeover, and a server callback here
+# would cost a round trip per redraw to say "not clicked".
+clientside_callback(
+    """
+    function(n, data, acked) {
+        if (!n) { return window.dash_clientside.no_update; }
+        var done = {};
+        (acked || []).forEach(function (k) { done[k] = true; });
+        ((data && data.alerts) || []).forEach(function (a) { done[a.kind + ':' + a.id] = true; });
+        return Object.keys(done).sort();
+    }
+    """,
+    Output("wall-ack", "data"), Input("wall-ack-button", "n_clicks"), State("wall-data", "data"), State("wall-ack", "data"),
+    prevent_initial_call=True,
+)
 
 
 # Takeover or ticker, in the browser, once a second: a red item not seen before takes the screen for
