@@ -10,7 +10,7 @@ from psycopg.rows import dict_row
 from etl.centres import DEMO_ESTABLISHED_ONLY, load_demo
 from gridwatch import coverage
 from gridwatch.coverage import Hypothetical
-from tests.conftest import clone_database, drop_database
+from tests.conftest import clone_database, drop_database, wait_until
 
 pytestmark = pytest.mark.gansu
 
@@ -133,7 +133,7 @@ def test_the_api_answers_the_province_with_the_drill_and_a_county_what_if_page_l
     page.click("#coverage-missing-toggle-county")
     assert [page.inner_text(f"#coverage-missing-{c}") for c in DEMO_ESTABLISHED_ONLY] == ["肃北蒙古族自治县", "阿克塞哈萨克族自治县", "玛曲县"]
     page.click("#coverage-missing-623025")
-    page.wait_for_selector("#coverage-crumb-current")
-    assert page.inner_text("#coverage-crumb-current") == "玛曲县"
+    # the page re-renders after the address changes: wait for the county's own view, not the province's
+    wait_until(lambda: page.inner_text("#coverage-crumb-current") == "玛曲县", timeout=20, message="玛曲县's coverage view")
     page.wait_for_selector("#coverage-fig-gap")
     page.screenshot_to("coverage-gansu-maqu")
