@@ -278,6 +278,24 @@ def test_the_workbench_is_used_with_the_keyboard_alone(chromium, world, conn):
         assert lifecycle.get_case(conn, ids[1])["department_id"] == world["dept"]["water"]
 
 
+def test_a_case_pushed_in_while_the_operator_moves_with_the_keyboard_leaves_the_focus_on_their_row(chromium, world, conn):
+    server, sid = world["server"], world["sid"]
+    ids = _county_cases(conn, 2)
+    with signed_in(chromium, server, sid["ganzhou"]) as page:
+        page.goto(server.url + "/workbench")
+        wait_until(lambda: page.locator("#workbench-select .wb-row").count() == 2, message="the queue")
+        page.keyboard.press("j")
+        page.keyboard.press("j")
+        on = page.evaluate("document.activeElement.id")
+        assert on.startswith("workbench-open-"), on
+        fresh = _county_cases(conn, 1)[0]           # pushed: the queue is drawn again with three rows
+        wait_until(lambda: page.locator(f"#workbench-open-{fresh}").count() == 1, timeout=15, message="the new case pushed in")
+        assert page.evaluate("document.activeElement.id") == on, "the redraw took the keyboard focus away"
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"**/workbench/case/{on.rsplit('-', 1)[1]}")
+        assert int(on.rsplit("-", 1)[1]) in ids
+
+
 def test_every_workbench_page_speaks_chinese_and_english(chromium, world, conn):
     server, sid = world["server"], world["sid"]
     cid = _county_cases(conn, 1)[0]

@@ -41,6 +41,27 @@
     i = Math.max(0, Math.min(list.length - 1, i < 0 ? 0 : i + step));
     var link = list[i].querySelector('.wb-ref'); if (link) link.focus();
   }
+  // Keep the operator's place: a push redraws the queue, and a row drawn anew loses the focus (to the
+  // page body) in the middle of j/k and Enter. The focus follows the case it was on.
+  var focusedCase = null;
+  document.addEventListener('focusin', function (e) {
+    var t = e.target;
+    focusedCase = t && t.id && t.id.indexOf('workbench-open-') === 0 ? t.id : null;
+  });
+  document.addEventListener('focusout', function (e) {
+    var t = e.target;
+    if (!t || t.id !== focusedCase) return;
+    // left by the user (the row is still there) or taken away by a redraw (it is not)
+    setTimeout(function () { if (focusedCase === t.id && document.contains(t) && document.activeElement !== t) focusedCase = null; }, 0);
+  });
+  new MutationObserver(function () {
+    if (!focusedCase) return;
+    var a = document.activeElement;
+    if (a && a !== document.body && document.contains(a)) return;
+    var link = document.getElementById(focusedCase);
+    if (link) link.focus();
+  }).observe(document.documentElement, {childList: true, subtree: true});
+
   document.addEventListener('keydown', function (e) {
     if (!document.getElementById('workbench-page')) return;
     var tag = (e.target.tagName || '').toLowerCase();
