@@ -404,14 +404,25 @@ def render_ranking(data, sort, lang):
     return ranking_table(data, sort or {}, lang or "zh")
 
 
-@dash.callback(Output("region-sort", "data"), Input({"type": "region-sort-button", "key": ALL}, "n_clicks"),
-               State("region-sort", "data"), prevent_initial_call=True)
-def change_sort(clicks, sort):
-    if not ctx.triggered_id or not any(clicks or []):
-        return no_update
-    key = ctx.triggered_id["key"]
-    sort = sort or {}
-    return {"key": key, "desc": not sort.get("desc", True) if sort.get("key") == key else True}
+# The sort order, in the browser: a header clicked twice quickly toggles twice (a server callback
+# saw the same State for both clicks and toggled once), and the buttons redrawn with every push cost
+# no round trip to say "not clicked". Same column: reverse; another column: descending first.
+clientside_callback(
+    """
+    function(clicks, sort) {
+        var nu = window.dash_clientside.no_update;
+        var trig = (window.dash_clientside.callback_context.triggered || [])[0];
+        if (!trig || !trig.value) { return nu; }
+        var key;
+        try { key = JSON.parse(trig.prop_id.slice(0, trig.prop_id.lastIndexOf('.'))).key; } catch (e) { return nu; }
+        sort = sort || {};
+        var desc = sort.desc === undefined ? true : !!sort.desc;
+        return {key: key, desc: sort.key === key ? !desc : true};
+    }
+    """,
+    Output("region-sort", "data"), Input({"type": "region-sort-button", "key": ALL}, "n_clicks"),
+    State("region-sort", "data"), prevent_initial_call=True,
+)
 
 
 @dash.callback(Output("region-figure", "data"), Output("region-figure-key", "data"),
