@@ -9,7 +9,7 @@ import dash
 
 from gridwatch.replica import read_transaction
 
-__all__ = ["db_callback", "pool", "system_pool", "listener", "jsonable", "read", "cache"]
+__all__ = ["db_callback", "pool", "system_pool", "listener", "jsonable", "read", "cache", "duplicates"]
 
 
 def db_callback(fn):
@@ -66,3 +66,9 @@ def jsonable(value):
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
+
+
+def duplicates(outputs) -> list:
+    """The same outputs with ``allow_duplicate=True``: for a callback that redraws what a page's
+    ``load`` callback also draws (``load`` answers with everything in one round trip)."""
+    return [dash.Output(o.component_id, o.component_property, allow_duplicate=True) for o in outputs]

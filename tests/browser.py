@@ -7,6 +7,7 @@ Screenshots go to tests/artifacts/.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -54,6 +55,21 @@ class Page:
 
     def __getattr__(self, name):
         return getattr(self.page, name)
+
+    def settle(self, quiet: float = 3.0, timeout: float = 40.0) -> int:
+        """Wait until the page made no request for ``quiet`` seconds; how many it has made."""
+        from tests.conftest import wait_until
+
+        last = [len(self.requests), time.monotonic()]
+
+        def still():
+            n = len(self.requests)
+            if n != last[0]:
+                last[:] = [n, time.monotonic()]
+            return time.monotonic() - last[1] >= quiet
+
+        wait_until(still, timeout=timeout, interval=0.2, message="the page to stop making requests")
+        return len(self.requests)
 
     def screenshot_to(self, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

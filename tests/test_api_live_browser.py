@@ -45,20 +45,6 @@ def test_a_case_posted_to_the_api_appears_on_the_map_and_in_the_kpis_within_two_
 WEST_COUNTY, EAST = "620102", (102.6, 37.3)     # the tiny hierarchy's two counties (west: lon 100–102)
 
 
-def _settle(page, quiet: float = 3.0, timeout: float = 40.0) -> int:
-    """Wait until the page made no request for ``quiet`` seconds; return how many it had made."""
-    last = [len(page.requests), time.monotonic()]
-
-    def quiet_now():
-        n = len(page.requests)
-        if n != last[0]:
-            last[:] = [n, time.monotonic()]
-        return time.monotonic() - last[1] >= quiet
-
-    wait_until(quiet_now, timeout=timeout, interval=0.2, message="the page to stop making requests")
-    return len(page.requests)
-
-
 def test_a_county_page_left_open_for_a_minute_while_cases_arrive_elsewhere_makes_at_most_six_requests(
         serve, db_url, tiny, browser_page):
     server = serve(db_url)
@@ -68,7 +54,7 @@ def test_a_county_page_left_open_for_a_minute_while_cases_arrive_elsewhere_makes
                timeout=30, message="the county page with no open case")
     wait_until(lambda: page.evaluate("() => !!document.querySelector('#region-map .js-plotly-plot')"), timeout=30,
                message="the map")
-    settled = _settle(page)
+    settled = page.settle()
     elsewhere = []
     with httpx.Client(base_url=server.url, timeout=30) as http:
         start = time.monotonic()

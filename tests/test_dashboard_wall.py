@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from shapely.geometry import Point
 
 from tests.conftest import wait_until
@@ -84,18 +82,6 @@ def test_a_red_case_or_hazard_takes_the_wall_over_until_acknowledged(serve, db_u
     wait_until(lambda: not page.locator("#wall-takeover").is_visible(), message="the takeover to go once acknowledged")
 
 
-def _quiet(page, seconds: float = 3.0) -> int:
-    """Wait until the page made no request for ``seconds``; how many it has made."""
-    last = [len(page.requests), time.monotonic()]
-
-    def quiet():
-        if len(page.requests) != last[0]:
-            last[:] = [len(page.requests), time.monotonic()]
-        return time.monotonic() - last[1] >= seconds
-    wait_until(quiet, timeout=40, interval=0.2, message="the wall to stop making requests")
-    return len(page.requests)
-
-
 def test_a_change_reaches_the_wall_in_one_round_trip_red_takeover_included(serve, db_url, conn, tiny, browser_page):
     """The data, the panels, the map's patch and the takeover come in the answer to one request; the
     acknowledge button drawn with the takeover costs no request of its own."""
@@ -105,11 +91,11 @@ def test_a_change_reaches_the_wall_in_one_round_trip_red_takeover_included(serve
     page.set_viewport_size({"width": 1920, "height": 1080})
     page.goto(server.url + "/wall?tour=600")
     wait_until(lambda: page.locator("#wall-province #wall-n-open .v").inner_text() == "1", message="the wall")
-    before = _quiet(page)
+    before = page.settle()
     case_id = make_case(conn, lon=102.2, lat=38.7, grade="red", title="群体性聚集")
     wait_until(lambda: page.locator(f"#wall-alert-case-{case_id}").count() == 1, timeout=20, message="the red case on the wall")
     assert page.locator("#wall-province #wall-n-open .v").inner_text() == "2"
-    _quiet(page)
+    page.settle()
     calls = [u for u in page.requests[before:] if "/_dash-update-component" in u]
     assert len(calls) == 1, f"one change, one round trip: {calls}"
 

@@ -563,14 +563,7 @@ def test_a_county_operators_workbench_makes_no_request_while_cases_arrive_in_ano
         page.goto(server.url + "/workbench")
         wait_until(lambda: page.locator("#workbench-select .wb-row").count() == 1, message="the first case")
         assert any("/api/v1/live?mine=true" in url for url in page.requests), "the workbench's stream is not the user's scope"
-        quiet = [len(page.requests), time.monotonic()]
-
-        def settled():
-            if len(page.requests) != quiet[0]:
-                quiet[:] = [len(page.requests), time.monotonic()]
-            return time.monotonic() - quiet[1] >= 3.0
-        wait_until(settled, timeout=40, interval=0.2, message="the workbench to stop making requests")
-        before = len(page.requests)
+        before = page.settle()
         province = Stream(server.url)          # hears everything: proof that each change was announced
         try:
             wait_until(lambda: province.versions(), timeout=10, message="the province stream")
@@ -589,7 +582,7 @@ def test_a_county_operators_workbench_makes_no_request_while_cases_arrive_in_ano
         fresh = _county_cases(conn, 1)[0]
         wait_until(lambda: page.locator(f"#workbench-open-{fresh}").count() == 1, timeout=10,
                    message="its own county's new case pushed in")
-        wait_until(settled, timeout=40, interval=0.2, message="the workbench to stop making requests")
+        page.settle()
         calls = [url for url in page.requests[before:] if "/_dash-update-component" in url]
         assert len(calls) == 1, f"one push, one round trip (the queue and the notifications read and drawn at once): {calls}"
 

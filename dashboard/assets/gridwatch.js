@@ -156,3 +156,11 @@ window.gridwatchLive = (function () {
         }
     };
 })();
+
+/* The pattern-matching id of the component whose click triggered a clientside callback ({type, …}),
+   or null when nothing was clicked (a redrawn button reports n_clicks 0). */
+window.gridwatchClicked = function () {
+    var trig = (window.dash_clientside.callback_context.triggered || [])[0];
+    if (!trig || !trig.value) { return null; }
+    try { return JSON.parse(trig.prop_id.slice(0, trig.prop_id.lastIndexOf('.'))); } catch (e) { return null; }
+};

@@ -410,11 +410,9 @@ def render_ranking(data, sort, lang):
 clientside_callback(
     """
     function(clicks, sort) {
-        var nu = window.dash_clientside.no_update;
-        var trig = (window.dash_clientside.callback_context.triggered || [])[0];
-        if (!trig || !trig.value) { return nu; }
-        var key;
-        try { key = JSON.parse(trig.prop_id.slice(0, trig.prop_id.lastIndexOf('.'))).key; } catch (e) { return nu; }
+        var id = window.gridwatchClicked();       // assets/gridwatch.js
+        if (!id || !id.key) { return window.dash_clientside.no_update; }
+        var key = id.key;
         sort = sort || {};
         var desc = sort.desc === undefined ? true : !!sort.desc;
         return {key: key, desc: sort.key === key ? !desc : true};

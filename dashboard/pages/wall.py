@@ -31,7 +31,7 @@ from dashboard.figures import (
     GRADE_COLOURS, big_number, empty_figure, figure_patch, figure_signature, spark_totals, sparkline, wall_map, with_geometry,
 )
 from gridwatch.i18n import fmt_percent, register, t
-from dashboard.util import db_callback, read
+from dashboard.util import db_callback, duplicates, read
 from gridwatch import config, kpi, triage
 from gridwatch.regions import BadRegionCode, check_code, children_features, list_regions, prefectures, region_row
 from gridwatch.live import read_versions
@@ -210,10 +210,6 @@ MAP_OUT = (Output("wall-figure", "data"), Output("wall-figure-key", "data"))
 TAKEOVER_OUT = (Output("wall-takeover", "children"), Output("wall-ticker", "children"))
 
 
-def _dup(outputs):
-    return [Output(o.component_id, o.component_property, allow_duplicate=True) for o in outputs]
-
-
 @dash.callback(Output("wall-data", "data"), *PANELS_OUT, *MAP_OUT, *TAKEOVER_OUT,
                Input("wall-tour", "n_intervals"), Input("shell-versions", "data"),
                State("wall-config", "data"), State("shell-lang", "data"), State("wall-figure-key", "data"),
@@ -255,7 +251,7 @@ def ranking_rows(features: list[dict], current: str | None, lang: str) -> list:
                     className="current" if p["code"] == current else "") for i, p in enumerate(rows, 1)]
 
 
-@dash.callback(*_dup(PANELS_OUT), Input("shell-lang", "data"), State("wall-data", "data"), State("wall-config", "data"),
+@dash.callback(*duplicates(PANELS_OUT), Input("shell-lang", "data"), State("wall-data", "data"), State("wall-config", "data"),
                prevent_initial_call=True)
 def render(lang, data, cfg):
     return _panels(data, lang or "zh", cfg)
@@ -281,7 +277,7 @@ def _panels(data, lang, cfg):
             sparkline(series, lang, dark=True, height=None), *heads)
 
 
-@dash.callback(*_dup(MAP_OUT), Input("shell-lang", "data"), State("wall-data", "data"), State("wall-figure-key", "data"),
+@dash.callback(*duplicates(MAP_OUT), Input("shell-lang", "data"), State("wall-data", "data"), State("wall-figure-key", "data"),
                prevent_initial_call=True)
 @db_callback
 def render_map(lang, data, key):
@@ -321,7 +317,7 @@ def _pending(data: dict | None, acked) -> list[dict]:
     return [a for a in (data or {}).get("alerts", []) if f"{a['kind']}:{a['id']}" not in done]
 
 
-@dash.callback(*_dup(TAKEOVER_OUT), Input("wall-ack", "data"), Input("shell-lang", "data"), State("wall-data", "data"),
+@dash.callback(*duplicates(TAKEOVER_OUT), Input("wall-ack", "data"), Input("shell-lang", "data"), State("wall-data", "data"),
                State("wall-config", "data"), prevent_initial_call=True)
 def takeover(acked, lang, data, cfg):
     return _takeover(data, acked, lang or "zh", cfg)

@@ -15,7 +15,7 @@ import dash
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
 from dashboard import session
-from dashboard.util import db_callback, jsonable
+from dashboard.util import db_callback, duplicates, jsonable
 from dashboard.workbench_ui import WORK_ROLES as ROLES
 from dashboard.workbench_ui import refusal
 from gridwatch import notifications, workbench
@@ -111,10 +111,6 @@ VIEW = (State("workbench-stage", "data"), State("workbench-filter", "value"), St
         State("workbench-sort", "value"), State("shell-lang", "data"))
 
 
-def _dup(outputs):
-    return [Output(o.component_id, o.component_property, allow_duplicate=True) for o in outputs]
-
-
 @dash.callback(Output("workbench-data", "data"), Output("workbench-notify-data", "data"), *RENDERED, *NOTIFIED,
                Input("shell-versions", "data"), Input("workbench-bulk-message", "children"), *VIEW)
 @db_callback
@@ -167,7 +163,7 @@ def _visible(rows: list[dict], stage: str, text: str, grade: str, sort: str) -> 
     return out
 
 
-@dash.callback(*_dup(RENDERED), Input("workbench-stage", "data"), Input("workbench-filter", "value"),
+@dash.callback(*duplicates(RENDERED), Input("workbench-stage", "data"), Input("workbench-filter", "value"),
                Input("workbench-grade", "value"), Input("workbench-sort", "value"), Input("shell-lang", "data"),
                State("workbench-data", "data"), prevent_initial_call=True)
 def render(stage, text, grade, sort, lang, rows):
@@ -199,10 +195,8 @@ def _render(rows, stage, text, grade, sort, lang):
 dash.clientside_callback(
     """
     function(clicks) {
-        var nu = window.dash_clientside.no_update;
-        var trig = (window.dash_clientside.callback_context.triggered || [])[0];
-        if (!trig || !trig.value || !(clicks || []).some(Boolean)) { return nu; }
-        try { return JSON.parse(trig.prop_id.slice(0, trig.prop_id.lastIndexOf('.'))).stage || nu; } catch (e) { return nu; }
+        var id = window.gridwatchClicked();       // assets/gridwatch.js
+        return id && id.stage ? id.stage : window.dash_clientside.no_update;
     }
     """,
     Output("workbench-stage", "data"), Input({"type": "workbench-tab", "stage": ALL}, "n_clicks"),
@@ -245,7 +239,7 @@ def bulk(*args):
     return t("wb.bulk.done", lang, ok=ok, refused=refused), []
 
 
-@dash.callback(*_dup(NOTIFIED), Input("shell-lang", "data"), State("workbench-notify-data", "data"), prevent_initial_call=True)
+@dash.callback(*duplicates(NOTIFIED), Input("shell-lang", "data"), State("workbench-notify-data", "data"), prevent_initial_call=True)
 def render_notifications(lang, data):
     return _render_notifications(data, lang)
 
@@ -269,7 +263,7 @@ dash.clientside_callback(
     State("workbench-notify-panel", "hidden"), prevent_initial_call=True)
 
 
-@dash.callback(Output("workbench-notify-data", "data", allow_duplicate=True), *_dup(NOTIFIED),
+@dash.callback(Output("workbench-notify-data", "data", allow_duplicate=True), *duplicates(NOTIFIED),
                Input("workbench-read-all", "n_clicks"), State("workbench-notify-data", "data"), State("shell-lang", "data"),
                prevent_initial_call=True)
 @db_callback
